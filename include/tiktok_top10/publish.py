@@ -1,0 +1,279 @@
+"""rank_and_publish: turn the day's verdicts into what the Android app downloads.
+
+Per category: items kept by dedup and judged Korean, unique by canonical URL, ranked by views (ties: likes,
+then the older id), the first ``top_n`` renamed ``<category>01``…; each cover is decoded and re-encoded as JPEG
+(the CDN sometimes serves PNG under .jpg) so the app always gets a real JPEG.  A category is written to a
+staging directory, validated against the JSON Schema, then swapped in whole; ``manifest.json`` is written
+last, so a reader that finds a manifest finds every file it names.  A rerun over the same inputs produces the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import CATEGORIES, Settings
+from .models import APP_FIELDS, VideoItem, top10_schema
+from .storage import (
+    DATE_FORMAT,
+    DayLayout,
+    atomic_write_json,
+    read_json,
+    read_jsonl,
+    replace_dir,
+    staging_dir,
+    remove_tree,
+)
+
+log = logging.getLogger(__name__)
+
+JPEG_QUALITY = 90
+MAX_COVER_PIXELS = 40_000_000  # 8K covers are ~33 MP; beyond this is a decompression bomb, not a cover
+
+
+class PublishError(RuntimeError):
+    """The day cannot be published (missing stage output, schema violation)."""
+
+
+@dataclass
+class CategoryResult:
+    category: str
+    status: str  # "published" | "crawl_missing"
+    published: int = 0
+    candidates: int = 0
+    cover_failures: int = 0
+    changed: bool = False
+
+
+def rank_key(item: VideoItem) -> tuple:
+    return (-item.views, -item.likes, int(item.id))
+
+
+def reencode_cover(src: Path) -> bytes:
+    """Decode any image format PIL reads and write a baseline JPEG (deterministic for the same input)."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_COVER_PIXELS
+    with Image.open(src) as img:
+        img.load()
+        if img.mode not in ("RGB", "L"):
+            # Flatten transparency on white: PNG covers with alpha would otherwise turn black.
+            rgba = img.convert("RGBA")
+            background = Image.new("RGB", rgba.size, (255, 255, 255))
+            background.paste(rgba, mask=rgba.getchannel("A"))
+            img = background
+        elif img.mode == "L":
+            img = img.convert("RGB")
+        out = io.BytesIO()
+        img.save(out, format="JPEG", quality=JPEG_QUALITY)
+        return out.getvalue()
+
+
+def app_entry(item: VideoItem, rank: int, category: str, image_file: str) -> dict[str, Any]:
+    entry = {
+        "id": f"{category}{rank:02d}",
+        "title": item.title,
+        "author": item.author_nickname or item.author_unique_id,
+        "views": item.views,
+        "likes": item.likes,
+        "category": category,
+        "url": item.url,
+        "imageFile": image_file,
+    }
+    assert tuple(entry) == APP_FIELDS
+    return entry
+
+
+def load_items(layout: DayLayout, category: str) -> dict[str, VideoItem] | None:
+    path = layout.raw_items(category)
+    if not path.exists():
+        return None
+    return {row["id"]: VideoItem.model_validate(row) for row in read_jsonl(path)}
+
+
+def _validate(entries: list[dict]) -> None:
+    import jsonschema
+
+    try:
+        jsonschema.validate(entries, top10_schema())
+    except jsonschema.ValidationError as exc:
+        raise PublishError(f"top10 JSON violates the app schema: {exc.message}") from exc
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    if not b.is_dir():
+        return False
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    return files_a == files_b and all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
+
+
+def publish_category(
+    settings: Settings,
+    layout: DayLayout,
+    category: str,
+    items: dict[str, VideoItem],
+    kept_korean: set[str],
+) -> CategoryResult:
+    result = CategoryResult(category=category, status="published")
+    candidates = sorted((items[i] for i in kept_korean if i in items), key=rank_key)
+    result.candidates = len(candidates)
+    top_dir = layout.top10_dir(category)
+    staged = staging_dir(top_dir.parent, "top10")
+    try:
+        (staged / "thumbnails").mkdir()
+        entries: list[dict] = []
+        seen_urls: set[str] = set()
+        for item in candidates:
+            if len(entries) >= settings.top_n:
+                break
+            if item.url in seen_urls or not item.thumbnail:
+                continue
+            rank = len(entries) + 1
+            name = f"{category}{rank:02d}.jpg"
+            try:
+                jpeg = reencode_cover(layout.raw_dir(category) / item.thumbnail)
+            except Exception as exc:  # undecodable cover: the next item takes the slot
+                log.warning("cover of %s/%s unusable at publish: %s", category, item.id, exc)
+                result.cover_failures += 1
+                continue
+            (staged / "thumbnails" / name).write_bytes(jpeg)
+            seen_urls.add(item.url)
+            image_file = f"thumbnails/{name}"
+            if settings.image_base_url:
+                image_file = f"{settings.image_base_url}/{layout.day.strftime(DATE_FORMAT)}/{category}/top10/{image_file}"
+            entries.append(app_entry(item, rank, category, image_file))
+        _validate(entries)
+        json_name = f"{category}_top10.json"
+        (staged / json_name).write_text(json.dumps(entries, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        result.published = len(entries)
+        if _same_tree(staged, top_dir):
+            remove_tree(staged, settings.data_root)  # rerun over the same inputs: leave the files untouched
+        else:
+            replace_dir(staged, top_dir, settings.data_root)
+            result.changed = True
+    except BaseException:
+        if staged.exists():
+            remove_tree(staged, settings.data_root)
+        raise
+    return result
+
+
+def _read_summary(path: Path) -> dict:
+    return read_json(path) if path.exists() else {}
+
+
+def publish_day(
+    settings: Settings,
+    day: dt.date,
+    categories: list[str] | tuple[str, ...] | None = None,
+    run_info: dict[str, Any] | None = None,
+) -> Path:
+    """Rank and publish every category of ``day``; returns the manifest path."""
+    categories = list(categories or settings.categories)
+    layout = DayLayout(settings.data_root, day)
+    dedup_path = layout.work_dir / "dedup.jsonl"
+    language_path = layout.work_dir / "language.jsonl"
+    for required in (dedup_path, language_path):
+        if not required.exists():
+            raise PublishError(f"missing stage output {required}: run dedup and language first")
+
+    dedup_rows = list(read_jsonl(dedup_path))
+    language_rows = {row["key"]: row for row in read_jsonl(language_path)}
+    kept = {row["key"] for row in dedup_rows if row["status"] == "kept"}
+    korean_keys = {key for key, row in language_rows.items() if row.get("korean") is True and key in kept}
+
+    results: dict[str, CategoryResult] = {}
+    crawl_counts: dict[str, Any] = {}
+    for category in categories:
+        items = load_items(layout, category)
+        crawl_counts[category] = _read_summary(layout.raw_dir(category) / "crawl_summary.json")
+        if items is None:
+            results[category] = CategoryResult(category=category, status="crawl_missing")
+            log.error("category %s has no crawl output for %s: not published", category, day)
+            continue
+        ids = {key.split("/", 1)[1] for key in korean_keys if key.split("/", 1)[0] == category}
+        results[category] = publish_category(settings, layout, category, items, ids)
+
+    complete = all(r.status == "published" and r.published > 0 for r in results.values())
+    manifest = {
+        "day": day.strftime(DATE_FORMAT),
+        "status": "complete" if complete else "partial",
+        "source": settings.source,
+        "categories": categories,
+        "min_views": settings.min_views,
+        "top_n": settings.top_n,
+        "run": run_info or {},
+        "stages": {
+            "crawl": crawl_counts,
+            "dedup": _read_summary(layout.work_dir / "dedup_summary.json"),
+            "language": _read_summary(layout.work_dir / "language_summary.json"),
+            "publish": {
+                c: {"status": r.status, "published": r.published, "candidates": r.candidates,
+                    "cover_failures": r.cover_failures, "changed": r.changed}
+                for c, r in results.items()
+            },
+        },
+        "dedup_groups": _dedup_groups(dedup_rows),
+        "language_rejected": sorted(
+            ({"key": k, "language": r.get("language"), "basis": r.get("basis"), "detector": r.get("detector")}
+             for k, r in language_rows.items() if r.get("korean") is not True),
+            key=lambda r: r["key"],
+        ),
+        "files": {c: f"{c}/top10/{c}_top10.json" for c, r in results.items() if r.status == "published"},
+    }
+    atomic_write_json(layout.manifest, manifest)
+    if complete:
+        _update_latest(settings.data_root, day)
+    log.info("published %s: %s", day, {c: r.published for c, r in results.items()})
+    return layout.manifest
+
+
+def _dedup_groups(rows: list[dict]) -> list[dict]:
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        if row["status"] == "duplicate" and row.get("duplicate_of"):
+            groups.setdefault(row["duplicate_of"], []).append(
+                {"key": row["key"], "similarity": row.get("similarity"), "matched_history": row.get("matched_history")}
+            )
+    return [{"kept": k, "removed": sorted(v, key=lambda r: r["key"])} for k, v in sorted(groups.items())]
+
+
+def _update_latest(root: Path, day: dt.date) -> None:
+    """``latest.json`` points at the newest complete day; a backfill of an older day never moves it back."""
+    latest = root / "latest.json"
+    name = day.strftime(DATE_FORMAT)
+    if latest.exists():
+        try:
+            current = read_json(latest).get("day", "")
+        except (ValueError, OSError):
+            current = ""
+        if current > name:
+            return
+    atomic_write_json(latest, {"day": name, "manifest": f"{name}/manifest.json",
+                               "categories": {c: f"{name}/{c}/top10/{c}_top10.json" for c in CATEGORIES
+                                              if (root / name / c / "top10").is_dir()}})
+
+
+def read_manifest(settings: Settings, day: dt.date) -> dict | None:
+    path = DayLayout(settings.data_root, day).manifest
+    if not path.exists():
+        return None
+    try:
+        return read_json(path)
+    except (ValueError, OSError):
+        return None
+
+
+def day_is_published(settings: Settings, day: dt.date, categories: list[str] | tuple[str, ...] = ()) -> bool:
+    """The 12:00 run's question: did an earlier run publish this day completely (for these categories)?"""
+    manifest = read_manifest(settings, day)
+    if not manifest or manifest.get("status") != "complete":
+        return False
+    return set(categories or settings.categories) <= set(manifest.get("categories", []))

@@ -1,0 +1,29 @@
+"""Airflow fixtures: a DagBag parsed from ``dags/`` and a migrated SQLite metadata DB for ``dag.test()``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    from airflow.utils import db
+
+    db.resetdb()
+    yield
+
+
+@pytest.fixture(scope="module")
+def top10_dag(dagbag, airflow_db):
+    return dagbag.dags["tiktok_top10"]

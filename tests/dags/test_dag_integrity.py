@@ -1,0 +1,86 @@
+"""The DAG parses, is wired as the pipeline diagram says, and keeps heavy imports out of parse time."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.airflow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {"tiktok_top10"}
+
+
+def test_task_graph_reads_like_the_pipeline(dagbag):
+    dag = dagbag.dags["tiktok_top10"]
+    edges = {(up, down) for down in dag.task_ids for up in dag.get_task(down).upstream_task_ids}
+    assert edges == {
+        ("should_run", "plan_categories"),
+        ("plan_categories", "crawl"),
+        ("crawl", "dedup"),
+        ("dedup", "language"),
+        ("language", "rank_and_publish"),
+        ("rank_and_publish", "archive_and_cleanup"),
+        ("rank_and_publish", "verify_day_complete"),
+    }
+    # One failed category must not stop the others from being deduplicated and published.
+    assert dag.get_task("dedup").trigger_rule == "all_done"
+    assert dag.get_task("should_run").ignore_downstream_trigger_rules is True
+
+
+def test_crawl_is_mapped_over_categories_with_retries_and_backoff(dagbag):
+    dag = dagbag.dags["tiktok_top10"]
+    crawl = dag.get_task("crawl")
+    assert type(crawl).__name__.endswith("MappedOperator")
+    assert crawl.partial_kwargs.get("retries", crawl.retries) >= 2
+    for task in dag.tasks:
+        assert task.retries >= 2, task.task_id
+        assert task.retry_exponential_backoff
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert dag.tags and dag.doc_md
+
+
+def test_schedule_is_midnight_and_noon_in_seoul(dagbag):
+    from airflow.sdk import MultipleCronTriggerTimetable
+
+    timetable = dagbag.dags["tiktok_top10"].timetable
+    assert isinstance(timetable, MultipleCronTriggerTimetable)
+    crons = sorted((t.expression, str(t.timezone)) for t in timetable.timetables)
+    assert crons == [("0 0 * * *", "Asia/Seoul"), ("0 12 * * *", "Asia/Seoul")]
+
+
+def test_params_form(dagbag):
+    params = dagbag.dags["tiktok_top10"].params
+    assert params["categories"] == ["main", "dance", "challenge", "food", "tts"]
+    assert params["source"] == "demo" and params["min_views"] == 100_000 and params["top_n"] == 10
+    schema = params.get_param("source").schema
+    assert schema["enum"] == ["demo", "tiktok"]
+
+
+def test_parsing_imports_nothing_heavy():
+    code = (
+        "import sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(REPO / 'dags')!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'torch', 'torchvision', 'playwright', 'lingua', 'skimage', 'imagehash', 'cv2'} "
+        "or m.startswith('google.cloud.translate'))\n"
+        "print(heavy)\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_invalid_sources_variable_fails_at_parse_time(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AIRFLOW_VAR_TIKTOK_TOP10_SOURCES", '{"categories": {"dance": {"discover": "not a list"}}}')
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors, "an invalid sources override must be an import error"
+    assert "dance" in next(iter(bag.import_errors.values()))

@@ -1,0 +1,105 @@
+import datetime as dt
+import json
+
+import jsonschema
+import pytest
+from PIL import Image
+
+from tiktok_top10.models import APP_FIELDS, top10_schema
+from tiktok_top10.publish import PublishError, day_is_published, publish_day
+from tiktok_top10.storage import read_json
+
+DAY = dt.date(2026, 11, 22)
+
+
+def _ids(n, start=7300000000000000000):
+    return [str(start + i) for i in range(n)]
+
+
+def test_ranks_korean_kept_items_by_views_and_renames_ids(settings, make_day):
+    items = [{"id": vid, "category": "dance", "views": 200_000 + i * 1000} for i, vid in enumerate(_ids(14))]
+    items[13]["korean"] = False  # the most viewed is foreign: must not be published
+    items[12]["status"] = "duplicate"
+    items[12]["duplicate_of"] = f"dance/{items[0]['id']}"
+    layout = make_day(items)
+    publish_day(settings.with_overrides(categories=["dance"]), DAY)
+
+    entries = read_json(layout.top10_json("dance"))
+    assert [e["id"] for e in entries] == [f"dance{n:02d}" for n in range(1, 11)]
+    assert [e["url"].rsplit("/", 1)[1] for e in entries] == [items[i]["id"] for i in range(11, 1, -1)]
+    assert all(tuple(e) == APP_FIELDS for e in entries)
+    jsonschema.validate(entries, top10_schema())
+    for e in entries:
+        with Image.open(layout.top10_dir("dance") / e["imageFile"]) as img:
+            assert img.format == "JPEG"
+
+
+def test_png_cover_is_reencoded_as_jpeg_and_broken_cover_gives_its_slot_away(settings, make_day):
+    items = [{"id": vid, "category": "food", "views": 500_000 - i} for i, vid in enumerate(_ids(12))]
+    items[0]["cover"] = "png"
+    items[1]["cover"] = "broken"
+    layout = make_day(items)
+    manifest = read_json(publish_day(settings.with_overrides(categories=["food"]), DAY))
+    entries = read_json(layout.top10_json("food"))
+    assert entries[0]["url"].endswith(items[0]["id"])
+    assert items[1]["id"] not in {e["url"].rsplit("/", 1)[1] for e in entries}
+    assert len(entries) == 10 and manifest["stages"]["publish"]["food"]["cover_failures"] == 1
+    with Image.open(layout.top10_dir("food") / "thumbnails" / "food01.jpg") as img:
+        assert img.format == "JPEG" and img.mode == "RGB"
+
+
+def test_same_url_is_published_once(settings, make_day):
+    items = [{"id": vid, "category": "tts", "views": 300_000 + i, "author": "same"} for i, vid in enumerate(_ids(3))]
+    layout = make_day(items + [dict(items[0])])  # the crawler saw one video twice
+    publish_day(settings.with_overrides(categories=["tts"]), DAY)
+    urls = [e["url"] for e in read_json(layout.top10_json("tts"))]
+    assert len(urls) == len(set(urls)) == 3
+
+
+def test_rerun_is_byte_identical_and_manifest_marks_complete(settings, make_day):
+    cats = ["main", "dance"]
+    items = [{"id": vid, "category": c, "views": 150_000 + i} for c in cats for i, vid in enumerate(_ids(11, 7100000000000000000 + 100 * len(c)))]
+    layout = make_day(items)
+    s = settings.with_overrides(categories=cats)
+    publish_day(s, DAY)
+    first = {p: p.read_bytes() for p in layout.day_dir.rglob("top10/*") if p.is_file()}
+    first |= {p: p.read_bytes() for p in layout.day_dir.rglob("top10/thumbnails/*")}
+    publish_day(s, DAY)
+    again = {p: p.read_bytes() for p in first}
+    assert again == first
+    assert not list(layout.day_dir.rglob(".top10.staging-*"))
+    assert day_is_published(s, DAY, cats)
+    assert not day_is_published(s, DAY, ["main", "dance", "food"])  # a broader request is not covered
+    latest = read_json(settings.data_root / "latest.json")
+    assert latest["day"] == "2026-11-22"
+
+
+def test_missing_category_makes_the_day_partial_and_keeps_latest(settings, make_day):
+    layout = make_day([{"id": "7000000000000000001", "category": "main", "views": 400_000}])
+    manifest = read_json(publish_day(settings.with_overrides(categories=["main", "food"]), DAY))
+    assert manifest["status"] == "partial"
+    assert manifest["stages"]["publish"]["food"]["status"] == "crawl_missing"
+    assert layout.top10_json("main").exists() and not layout.top10_json("food").exists()
+    assert not (settings.data_root / "latest.json").exists()
+    assert not day_is_published(settings, DAY, ["main", "food"])
+
+
+def test_backfill_of_an_older_day_does_not_move_latest_back(settings, make_day):
+    s = settings.with_overrides(categories=["main"])
+    for day in (dt.date(2026, 11, 22), dt.date(2026, 11, 20)):
+        make_day([{"id": "7000000000000000001", "category": "main", "views": 400_000}], day=day)
+        publish_day(s, day)
+    assert read_json(settings.data_root / "latest.json")["day"] == "2026-11-22"
+
+
+def test_publish_refuses_without_stage_outputs(settings):
+    with pytest.raises(PublishError, match="dedup"):
+        publish_day(settings, DAY)
+
+
+def test_image_base_url_makes_image_file_absolute(settings, make_day):
+    layout = make_day([{"id": "7000000000000000001", "category": "main", "views": 400_000}])
+    publish_day(settings.with_overrides(categories=["main"], image_base_url="https://cdn.example.org/top10"), DAY)
+    entry = read_json(layout.top10_json("main"))[0]
+    assert entry["imageFile"] == "https://cdn.example.org/top10/2026-11-22/main/top10/thumbnails/main01.jpg"
+    json.dumps(entry)
