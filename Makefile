@@ -18,7 +18,7 @@ DEMO_PORT   ?= 8765
 export TIKTOK_TOP10_DEMO_URL        ?= http://127.0.0.1:$(DEMO_PORT)
 RUN_DIR     := $(PROJECT)/.run
 
-.PHONY: help setup system venv airflow-db run up down test test-distributed bench eval-dedup eval-lang weights clean
+.PHONY: help setup system venv airflow-db run up down test test-distributed bench eval-dedup eval-lang weights clean demo-site demo-measure
 
 help:
 	@echo "make run     set up everything, run the DAG for today (Asia/Seoul) on the demo source, print the artifacts"
@@ -62,6 +62,7 @@ test: setup
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-distributed: setup
+	@bash scripts/distributed/install.sh
 	@bash scripts/distributed/run.sh
 
 bench: setup
@@ -74,6 +75,12 @@ eval-dedup: setup
 
 eval-lang: setup
 	$(PY) bench/eval_lang.py
+
+demo-site: venv
+	$(VENV)/bin/top10 demo-site --host 127.0.0.1 --port $(DEMO_PORT)
+
+demo-measure: venv
+	$(PY) -m tiktok_top10.demo.measure --distinct 200 --agreement
 
 weights: venv
 	$(PY) scripts/download_weights.py

@@ -1,0 +1,34 @@
+"""The crawl stage: TikTok-shaped pages in a real browser -> validated items + covers for one category.
+
+``run_crawl`` is the DAG's entry point; ``crawl_category`` does the work for explicit URLs and an output dir;
+``load_sources`` validates the per-category source configuration at DAG parse time.  Playwright is imported
+only when a browser is actually started.
+"""
+
+from .cli import cli_main
+from .errors import (
+    BotWallBlocked,
+    CaptchaBlocked,
+    CrawlBlocked,
+    CrawlEmpty,
+    CrawlError,
+    IpBlocked,
+    ProfileBusy,
+)
+from .sources import SourceSpec, load_sources
+from .stage import crawl_category, run_crawl
+
+__all__ = [
+    "run_crawl",
+    "crawl_category",
+    "load_sources",
+    "cli_main",
+    "SourceSpec",
+    "CrawlError",
+    "CrawlBlocked",
+    "CaptchaBlocked",
+    "BotWallBlocked",
+    "IpBlocked",
+    "CrawlEmpty",
+    "ProfileBusy",
+]

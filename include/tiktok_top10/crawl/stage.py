@@ -1,0 +1,203 @@
+"""The crawl stage: one category's sources -> ``raw/items.jsonl`` + ``raw/thumbnails/`` + ``crawl_summary.json``.
+
+Decisions made here: which items to keep (views >= min_views), one row per video id within the category (the
+observation with the most views wins: a later scroll may carry fresher counters), and the output is replaced
+as a whole (staged beside the target, then swapped in), so a rerun replaces rather than appends, and a
+failed crawl leaves the previous day's output untouched.  Items whose cover could not be downloaded are still
+written, with ``thumbnail`` null and ``thumbnail_error`` saying why; the dedup stage decides what that means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+from ..config import Settings
+from ..models import VideoItem
+from ..storage import DayLayout, atomic_write_json, atomic_write_jsonl, remove_tree, replace_dir, staging_dir
+from .browser import BrowserOptions, FeedCrawler
+from .covers import CoverPolicy, download_covers
+from .errors import CrawlEmpty
+from .sources import load_sources
+
+log = logging.getLogger(__name__)
+
+# The demo site answers instantly and deterministically: short waits keep a category well under a minute.
+DEMO_BROWSER_TIMING = dict(response_wait_s=1.5, scroll_pause_s=(0.05, 0.2), idle_scrolls=2, budget_s=120.0)
+
+
+def absolute_urls(urls: list[str], base_url: str) -> list[str]:
+    """Source paths joined to the site's base URL; absolute URLs pass through."""
+    base = base_url.rstrip("/") + "/"
+    return [u if urlsplit(u).scheme else urljoin(base, u.lstrip("/")) for u in urls]
+
+
+def normalise_cookies(cookies: list[dict] | None, base_url: str) -> list[dict]:
+    """Playwright cookies need a ``url`` or a ``domain`` + ``path``; bare ``{name, value}`` go to the site."""
+    out = []
+    for cookie in cookies or []:
+        if not isinstance(cookie, dict) or not cookie.get("name") or "value" not in cookie:
+            raise ValueError(f"a cookie needs 'name' and 'value', got {cookie!r}")
+        cookie = dict(cookie)
+        if "url" not in cookie and "domain" not in cookie:
+            cookie["url"] = base_url.rstrip("/") + "/"
+        if "domain" in cookie:
+            cookie.setdefault("path", "/")
+        out.append(cookie)
+    return out
+
+
+def select_items(items: list[VideoItem], min_views: int) -> tuple[list[VideoItem], Counter]:
+    """Unique by id (most views wins, then first seen), views >= min_views, sorted by id."""
+    best: dict[str, VideoItem] = {}
+    for item in items:
+        held = best.get(item.id)
+        if held is None or item.views > held.views:
+            best[item.id] = item
+    counts = Counter(duplicates_in_category=len(items) - len(best))
+    kept = []
+    for item in best.values():
+        if item.views >= min_views:
+            kept.append(item)
+        else:
+            counts["below_min_views"] += 1
+    kept.sort(key=lambda i: (len(i.id), i.id))  # numeric order of digit strings
+    return kept, counts
+
+
+def _flat(prefix: str, counter: Counter) -> dict[str, int]:
+    return {f"{prefix}_{key}": int(n) for key, n in sorted(counter.items())}
+
+
+def crawl_category(
+    category: str,
+    urls: list[str],
+    *,
+    out_dir: Path,
+    profile_dir: Path,
+    min_views: int,
+    reloads: int,
+    scrolls: int,
+    cookies: list[dict] | None = None,
+    options: BrowserOptions = BrowserOptions(),
+    cover_policy: CoverPolicy = CoverPolicy(),
+    root: Path | None = None,
+) -> dict:
+    """Crawl ``urls``, keep and download, then replace ``out_dir`` with ``items.jsonl``, ``thumbnails/`` and
+    ``crawl_summary.json``. Returns the summary. Raises ``CrawlBlocked`` / ``CrawlEmpty`` (``out_dir`` untouched,
+    apart from screenshots in ``out_dir/failures/``)."""
+    if not urls:
+        raise ValueError(f"no source URLs for category {category!r}")
+    out_dir = Path(out_dir)
+    root = Path(root) if root is not None else out_dir.parent
+    failures_dir = out_dir / "failures"
+    crawler = FeedCrawler(
+        category=category, profile_dir=profile_dir, failures_dir=failures_dir, options=options, cookies=cookies
+    )
+    browsed = crawler.crawl(urls, reloads=reloads, scrolls=scrolls)
+    for source in browsed.sources:
+        log.info("crawled %s: %s", source.url, source)
+    kept, counts = select_items(browsed.items, min_views)
+    if not kept:
+        found = len({i.id for i in browsed.items})
+        why = f"{found} videos found, all below {min_views} views" if found else "no videos found"
+        raise CrawlEmpty(f"{category}: {why} after crawling {len(urls)} source(s)", artifacts=browsed.empty_artifacts)
+
+    staged = staging_dir(out_dir.parent, out_dir.name)
+    try:
+        started = time.monotonic()
+        policy = cover_policy.with_hosts(*urls)
+        report = download_covers({i.id: i.cover_url for i in kept}, staged / "thumbnails", policy)
+        download_seconds = round(time.monotonic() - started, 3)
+        rows = []
+        for item in kept:
+            result = report.results[item.id]
+            thumbnail = str(result.path) if result.path else None
+            rows.append(item.model_copy(update={"thumbnail": thumbnail, "thumbnail_error": result.error}).to_json())
+        atomic_write_jsonl(staged / "items.jsonl", rows)
+        summary = {
+            "category": category,
+            "sources": len(urls),
+            "reloads": reloads,
+            "scrolls": scrolls,
+            "min_views": min_views,
+            "items_seen": len(browsed.items),
+            "items_kept": len(kept),
+            "below_min_views": counts["below_min_views"],
+            "duplicates_in_category": counts["duplicates_in_category"],
+            "malformed": sum(browsed.tally.malformed.values()),
+            **_flat("malformed", browsed.tally.malformed),
+            **_flat("skipped", browsed.tally.skipped),
+            **_flat("responses", browsed.tally.responses),
+            **_flat("blocked_requests", browsed.blocked_requests),
+            "covers_downloaded": report.ok,
+            "download_failures": sum(report.failures.values()),
+            **_flat("download_failed", report.failures),
+            "cover_bytes": report.bytes,
+            "page_network_bytes": browsed.network_bytes,
+            "budget_exhausted": browsed.budget_exhausted,
+            "crawl_seconds": browsed.elapsed_s,
+            "download_seconds": download_seconds,
+        }
+        atomic_write_json(staged / "crawl_summary.json", summary)
+        if failures_dir.is_dir():  # keep the evidence of earlier failed attempts across the swap
+            shutil.copytree(failures_dir, staged / "failures")
+        replace_dir(staged, out_dir, root)
+    except BaseException:
+        if staged.exists():
+            remove_tree(staged, root)
+        raise
+    return summary
+
+
+def profile_dir_for(settings: Settings, category: str) -> Path:
+    """One profile per host and category: mapped tasks run concurrently and a profile has one user at a time."""
+    return settings.data_root / "browser-profiles" / f"{socket.gethostname()}-{category}"
+
+
+def browser_options(settings: Settings, **overrides) -> BrowserOptions:
+    timing = DEMO_BROWSER_TIMING if settings.source == "demo" else {}
+    proxy = settings.extra.get("crawl_proxy") or os.environ.get("TIKTOK_TOP10_CRAWL_PROXY") or None
+    return BrowserOptions(**{"chromium_path": settings.chromium_path, "proxy": proxy, **timing, **overrides})
+
+
+def run_crawl(
+    settings: Settings,
+    day: dt.date,
+    category: str,
+    *,
+    sources_override: str | None = None,
+    cookies: list[dict] | None = None,
+) -> Path:
+    """DAG stage: crawl ``category`` for ``day`` into ``<day>/<category>/raw/``; returns the items.jsonl path."""
+    specs = load_sources(sources_override)
+    if category not in specs:
+        raise ValueError(f"no crawl sources configured for category {category!r}")
+    spec = specs[category]
+    pacing = spec.pacing_for(settings.source)
+    base = settings.source_base_url
+    jar = normalise_cookies(cookies, base)
+    if settings.source == "demo":
+        jar.append({"name": "demo_day", "value": day.isoformat(), "url": base.rstrip("/") + "/"})
+    layout = DayLayout(settings.data_root, day)
+    summary = crawl_category(
+        category,
+        absolute_urls(spec.paths(), base),
+        out_dir=layout.raw_dir(category),
+        profile_dir=profile_dir_for(settings, category),
+        min_views=settings.min_views,
+        reloads=pacing.reloads,
+        scrolls=pacing.scrolls,
+        cookies=jar,
+        options=browser_options(settings),
+        root=settings.data_root,
+    )
+    log.info("crawl %s %s: %s", day, category, summary)
+    return layout.raw_items(category)

@@ -1,0 +1,216 @@
+"""Read-only access to published days for the Top-10 gallery (the Airflow UI plugin) — no Airflow imports.
+
+What it decides: which days count as published (a ``<day>/`` folder holding ``manifest.json`` or at least
+one ``<cat>/top10/<cat>_top10.json``), which day is "latest" (``latest.json`` when it points at a readable
+day, else the newest published day), and which files a URL may reach.  Every path built from a URL goes
+through :func:`resolve_published_file`: the day must be ``YYYY-MM-DD``, the category one of
+``config.CATEGORIES``, the file name a plain name without separators, and the resolved real path (symlinks
+followed) must stay inside the data root — so ``..``, encoded slashes and symlinks pointing out of the root
+all end in :class:`UnsafePath` rather than a file.  Zips hold only the app-facing output (``top10/`` folders
+and ``manifest.json``), never raw crawls or work files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import CATEGORIES
+from .storage import DATE_FORMAT, DayLayout, read_json
+
+DAY_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# A published file name: letters, digits, dot, dash, underscore; no separators, no leading dot.
+FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+# Magic bytes decide the content type: real covers include PNGs saved with a .jpg name.
+_MAGIC_TYPES = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+class UnsafePath(ValueError):
+    """A requested path is malformed or would leave the data root."""
+
+
+class NotPublished(LookupError):
+    """The requested day or category has no published output."""
+
+
+def parse_day_name(value: str) -> dt.date:
+    """A day folder name ``YYYY-MM-DD`` as a date; anything else is :class:`UnsafePath`."""
+    if not isinstance(value, str) or not DAY_PATTERN.match(value):
+        raise UnsafePath(f"day must look like YYYY-MM-DD, got {value!r}")
+    try:
+        return dt.datetime.strptime(value, DATE_FORMAT).date()
+    except ValueError as exc:
+        raise UnsafePath(f"not a calendar date: {value!r}") from exc
+
+
+def check_category(value: str) -> str:
+    if value not in CATEGORIES:
+        raise UnsafePath(f"category must be one of {list(CATEGORIES)}, got {value!r}")
+    return value
+
+
+def _inside(path: Path, root: Path) -> bool:
+    real_root = root.resolve()
+    real = path.resolve()
+    return real == real_root or real_root in real.parents
+
+
+def resolve_published_file(root: Path, day: str, category: str, *relative: str) -> Path:
+    """The real path of ``<root>/<day>/<category>/top10/<relative...>`` after validating every part.
+
+    ``relative`` parts are single names (e.g. ``"thumbnails", "main01.jpg"``).  Raises :class:`UnsafePath`
+    for malformed parts or a resolved path outside the data root, :class:`NotPublished` when it is absent.
+    """
+    root = Path(root)
+    parse_day_name(day)
+    check_category(category)
+    for part in relative:
+        if not FILE_NAME_PATTERN.match(part) or ".." in part:
+            raise UnsafePath(f"bad path component {part!r}")
+    candidate = root / day / category / "top10"
+    for part in relative:
+        candidate = candidate / part
+    if not _inside(candidate, root):
+        raise UnsafePath(f"{'/'.join((day, category, 'top10', *relative))} resolves outside the data root")
+    if not candidate.is_file():
+        raise NotPublished(f"no such published file: {'/'.join((day, category, 'top10', *relative))}")
+    return candidate.resolve()
+
+
+def sniff_content_type(path: Path) -> str:
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    for magic, content_type in _MAGIC_TYPES:
+        if head.startswith(magic):
+            return content_type
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
+def _day_is_published(day_dir: Path) -> bool:
+    if (day_dir / "manifest.json").is_file():
+        return True
+    return any((day_dir / c / "top10" / f"{c}_top10.json").is_file() for c in CATEGORIES)
+
+
+def list_published_days(root: Path) -> list[str]:
+    """Published day names, newest first.  Symlinked day folders pointing outside the root are ignored."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    days = []
+    for child in root.iterdir():
+        if not DAY_PATTERN.match(child.name) or not child.is_dir() or not _inside(child, root):
+            continue
+        try:
+            parse_day_name(child.name)
+        except UnsafePath:
+            continue
+        if _day_is_published(child):
+            days.append(child.name)
+    return sorted(days, reverse=True)
+
+
+def latest_day(root: Path) -> str | None:
+    """The day ``latest.json`` names if it is published, else the newest published day, else None."""
+    root = Path(root)
+    days = list_published_days(root)
+    pointer = root / "latest.json"
+    if pointer.is_file():
+        try:
+            data = read_json(pointer)
+        except (OSError, ValueError):
+            data = None
+        named = data.get("day") if isinstance(data, dict) else None
+        if isinstance(named, str) and named in days:
+            return named
+    return days[0] if days else None
+
+
+def read_manifest(root: Path, day: str) -> dict[str, Any]:
+    """The day's manifest, ``{}`` when it is missing; :class:`ValueError` when it is not a JSON object."""
+    path = DayLayout(Path(root), parse_day_name(day)).manifest
+    if not path.is_file() or not _inside(path, Path(root)):
+        return {}
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return data
+
+
+def read_top10(root: Path, day: str, category: str) -> list[dict[str, Any]]:
+    """The category's published list (the app's JSON), ``[]`` when the category was not published."""
+    try:
+        path = resolve_published_file(root, day, category, f"{category}_top10.json")
+    except NotPublished:
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, list):
+        raise ValueError(f"{path} is not a JSON array")
+    return [row for row in data if isinstance(row, dict)]
+
+
+@dataclass(frozen=True)
+class DayView:
+    """Everything the gallery page shows for one day."""
+
+    day: str
+    manifest: dict[str, Any]
+    top10: dict[str, list[dict[str, Any]]]  # category -> items, in CATEGORIES order, published ones only
+
+
+def load_day(root: Path, day: str) -> DayView:
+    parse_day_name(day)
+    if day not in list_published_days(root):
+        raise NotPublished(f"day {day} is not published")
+    top10 = {c: items for c in CATEGORIES if (items := read_top10(root, day, c))}
+    return DayView(day=day, manifest=read_manifest(root, day), top10=top10)
+
+
+def _add_tree(archive: zipfile.ZipFile, folder: Path, arc_prefix: str, root: Path) -> int:
+    """Add regular files under ``folder``; symlinks that leave the root and hidden temp files are skipped."""
+    added = 0
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.name.startswith(".") or not _inside(path, root):
+            continue
+        archive.write(path.resolve(), f"{arc_prefix}/{path.relative_to(folder).as_posix()}")
+        added += 1
+    return added
+
+
+def build_zip(root: Path, day: str, category: str | None = None) -> bytes:
+    """A zip of one category's ``top10/`` folder, or of every category's plus ``manifest.json``.
+
+    Entries are named ``<day>/<cat>/top10/...`` so unzipping reproduces the data layout.
+    """
+    root = Path(root)
+    parse_day_name(day)
+    categories = [check_category(category)] if category is not None else list(CATEGORIES)
+    buffer = io.BytesIO()
+    added = 0
+    # Covers are JPEG already: storing them avoids burning CPU for ~0% gain.
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for cat in categories:
+            folder = root / day / cat / "top10"
+            if folder.is_dir() and _inside(folder, root):
+                added += _add_tree(archive, folder, f"{day}/{cat}/top10", root)
+        manifest = root / day / "manifest.json"
+        if category is None and manifest.is_file() and _inside(manifest, root):
+            archive.write(manifest.resolve(), f"{day}/manifest.json")
+            added += 1
+    if added == 0:
+        raise NotPublished(f"nothing published for {day}" + (f"/{category}" if category else ""))
+    return buffer.getvalue()

@@ -1,0 +1,110 @@
+"""tiktok_top10.gallery on a fixture data root: what counts as published, latest, safe paths, zips."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+
+from tiktok_top10 import gallery
+from tiktok_top10.config import CATEGORIES
+
+from .conftest import COMPLETE_DAY, PARTIAL_DAY, PNG_COVER
+
+
+def test_published_days_newest_first_ignoring_symlinked_day_outside_root(published_root):
+    assert gallery.list_published_days(published_root) == [COMPLETE_DAY, PARTIAL_DAY]
+
+
+def test_latest_follows_latest_json_then_falls_back_to_newest(published_root, tmp_path):
+    assert gallery.latest_day(published_root) == COMPLETE_DAY
+    root = tmp_path / "data"
+    (root / PARTIAL_DAY).mkdir(parents=True)
+    (root / PARTIAL_DAY / "manifest.json").write_text("{}")
+    (root / "latest.json").write_text(json.dumps({"day": "2030-01-01"}))  # names an unpublished day
+    assert gallery.latest_day(root) == PARTIAL_DAY
+    (root / "latest.json").write_text("not json")
+    assert gallery.latest_day(root) == PARTIAL_DAY
+    assert gallery.latest_day(tmp_path / "missing") is None
+
+
+def test_load_day_reads_items_and_manifest_in_category_order(published_root):
+    view = gallery.load_day(published_root, COMPLETE_DAY)
+    assert list(view.top10) == list(CATEGORIES)
+    assert all(len(items) == 10 for items in view.top10.values())
+    assert view.top10["dance"][0]["id"] == "dance01"
+    assert view.manifest["status"] == "complete"
+    partial = gallery.load_day(published_root, PARTIAL_DAY)
+    assert list(partial.top10) == ["main", "dance"]
+
+
+def test_missing_manifest_keys_and_missing_manifest_are_tolerated(tmp_path):
+    root = tmp_path / "data"
+    top10 = root / COMPLETE_DAY / "tts" / "top10"
+    top10.mkdir(parents=True)
+    (top10 / "tts_top10.json").write_text("[]")
+    view = gallery.load_day(root, COMPLETE_DAY)
+    assert view.manifest == {} and view.top10 == {}
+    (root / COMPLETE_DAY / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a JSON object"):
+        gallery.load_day(root, COMPLETE_DAY)
+
+
+@pytest.mark.parametrize(
+    "day, category, parts",
+    [
+        ("..", "main", ("main_top10.json",)),
+        ("2026-01-10/..", "main", ("x",)),
+        ("2026-13-40", "main", ("x",)),
+        (COMPLETE_DAY, "../main", ("x",)),
+        (COMPLETE_DAY, "raw", ("items.jsonl",)),
+        (COMPLETE_DAY, "main", ("..", "..", "manifest.json")),
+        (COMPLETE_DAY, "main", ("thumbnails/../../raw",)),
+        (COMPLETE_DAY, "main", (".hidden",)),
+        (COMPLETE_DAY, "main", ("a%2f..",)),
+        (COMPLETE_DAY, "main", ("thumbnails", "escape.jpg")),  # symlink to a file outside the root
+        ("2026-01-08", "main", ("main_top10.json",)),  # day folder is a symlink out of the root
+    ],
+)
+def test_unsafe_paths_are_refused(published_root, day, category, parts):
+    with pytest.raises(gallery.UnsafePath):
+        gallery.resolve_published_file(published_root, day, category, *parts)
+
+
+def test_published_file_resolves_and_absent_file_is_not_published(published_root):
+    path = gallery.resolve_published_file(published_root, COMPLETE_DAY, "main", "thumbnails", "main01.jpg")
+    assert path.is_file() and gallery.sniff_content_type(path) == "image/jpeg"
+    with pytest.raises(gallery.NotPublished):
+        gallery.resolve_published_file(published_root, COMPLETE_DAY, "main", "thumbnails", "main99.jpg")
+
+
+def test_content_type_comes_from_bytes_not_extension(published_root):
+    category, rank = PNG_COVER
+    path = gallery.resolve_published_file(
+        published_root, COMPLETE_DAY, category, "thumbnails", f"{category}{rank:02d}.jpg"
+    )
+    assert gallery.sniff_content_type(path) == "image/png"
+
+
+def test_day_zip_holds_top10_folders_and_manifest_only(published_root):
+    names = zipfile.ZipFile(io.BytesIO(gallery.build_zip(published_root, COMPLETE_DAY))).namelist()
+    assert f"{COMPLETE_DAY}/manifest.json" in names
+    for category in CATEGORIES:
+        assert f"{COMPLETE_DAY}/{category}/top10/{category}_top10.json" in names
+        assert sum(n.startswith(f"{COMPLETE_DAY}/{category}/top10/thumbnails/") for n in names) == 10
+    assert not any("escape" in n for n in names)  # the symlink out of the root is skipped
+    assert len(names) == 5 * 11 + 1
+
+
+def test_category_zip_and_unpublished_zip(published_root):
+    archive = zipfile.ZipFile(io.BytesIO(gallery.build_zip(published_root, PARTIAL_DAY, "dance")))
+    names = archive.namelist()
+    assert len(names) == 11 and all(n.startswith(f"{PARTIAL_DAY}/dance/top10/") for n in names)
+    assert json.loads(archive.read(f"{PARTIAL_DAY}/dance/top10/dance_top10.json"))[0]["id"] == "dance01"
+    assert archive.testzip() is None
+    with pytest.raises(gallery.NotPublished):
+        gallery.build_zip(published_root, PARTIAL_DAY, "food")
+    with pytest.raises(gallery.UnsafePath):
+        gallery.build_zip(published_root, PARTIAL_DAY, "work")

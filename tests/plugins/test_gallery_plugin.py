@@ -1,0 +1,137 @@
+"""The gallery plugin on a real ``airflow api-server``: auth, navigation entry, pages, files, zips, traversal."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import zipfile
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from PIL import Image
+
+from tiktok_top10.config import CATEGORIES
+
+from .conftest import COMPLETE_DAY, PARTIAL_DAY, PNG_COVER
+
+pytestmark = pytest.mark.airflow
+PREFIX = "/top10-gallery"
+
+
+@pytest.fixture(scope="module")
+def client(api_server):
+    with httpx.Client(base_url=api_server.base_url, headers={"Authorization": f"Bearer {api_server.token()}"}) as c:
+        yield c
+
+
+def raw_get(api_server, path: str, token: str | None) -> int:
+    """Send the path byte-for-byte (httpx would normalise ``..`` and ``%2F`` away before the server saw them)."""
+    parts = urlsplit(api_server.base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    conn.request("GET", path, headers=headers)
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+@pytest.mark.parametrize("path", ["/", "/api/days", f"/files/{COMPLETE_DAY}/main/thumbnails/main01.jpg",
+                                  f"/download/{COMPLETE_DAY}.zip", f"/download/{COMPLETE_DAY}/main.zip"])
+def test_unauthenticated_client_gets_401(api_server, path):
+    resp = httpx.get(f"{api_server.base_url}{PREFIX}{path}")
+    assert resp.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_no_unprotected_docs_routes(api_server, path):
+    assert httpx.get(f"{api_server.base_url}{PREFIX}{path}").status_code in (401, 404)
+
+
+def test_unauthenticated_browser_is_sent_to_login(api_server):
+    resp = httpx.get(f"{api_server.base_url}{PREFIX}/", headers={"Accept": "text/html"})
+    assert resp.status_code == 303
+    assert resp.headers["location"].startswith("/auth/login?next=")
+
+
+def test_forged_token_is_refused(api_server):
+    resp = httpx.get(f"{api_server.base_url}{PREFIX}/api/days", headers={"Authorization": "Bearer abc.def.ghi"})
+    assert resp.status_code in (401, 403)
+
+
+def test_ui_cookie_session_is_accepted(api_server):
+    resp = httpx.get(f"{api_server.base_url}{PREFIX}/api/days", cookies={"_token": api_server.token()})
+    assert resp.status_code == 200
+
+
+def test_plugin_registers_app_and_navigation_entry(client):
+    plugins = client.get("/api/v2/plugins").json()["plugins"]
+    (plugin,) = [p for p in plugins if p["name"] == "tiktok_top10_gallery"]
+    assert plugin["fastapi_apps"][0]["url_prefix"] == PREFIX
+    (view,) = plugin["external_views"]
+    assert view["href"] == f"{PREFIX}/" and view["destination"] == "nav" and view["url_route"] == "top10"
+
+
+def test_days_api_lists_published_days_with_latest(client):
+    assert client.get(f"{PREFIX}/api/days").json() == {"days": [COMPLETE_DAY, PARTIAL_DAY], "latest": COMPLETE_DAY}
+    day = client.get(f"{PREFIX}/api/days/{PARTIAL_DAY}").json()
+    assert day["manifest"]["status"] == "partial" and list(day["top10"]) == ["main", "dance"]
+    assert client.get(f"{PREFIX}/api/days/2020-01-01").status_code == 404
+    assert client.get(f"{PREFIX}/api/days/yesterday").status_code == 400
+
+
+def test_page_defaults_to_latest_and_shows_fifty_covers_and_report(client):
+    page = client.get(f"{PREFIX}/").text
+    assert f"Top-10 · {COMPLETE_DAY}" in page
+    assert page.count("<img ") == 50
+    for category in CATEGORIES:
+        assert f"{PREFIX}/download/{COMPLETE_DAY}/{category}.zip" in page
+    assert "efficientnet-lite0" in page and "translation_api_requests" in page
+    assert "Duplicates removed (1)" in page and "Not Korean, rejected (1)" in page
+    assert "dance/7400000000000000555 (similarity 0.931)" in page
+    assert "<td>tts/7400000000000000999</td><td>ja</td><td>title</td><td>lingua</td>" in page
+    older = client.get(f"{PREFIX}/", params={"day": PARTIAL_DAY}).text
+    assert older.count("<img ") == 20 and "partial" in older
+    assert "removed dance/7400000000000000555</li>" in older
+
+
+def test_thumbnails_are_real_images_with_sniffed_content_types(client):
+    resp = client.get(f"{PREFIX}/files/{COMPLETE_DAY}/main/thumbnails/main01.jpg")
+    assert resp.status_code == 200 and resp.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(resp.content)).size == (270, 480)
+    category, rank = PNG_COVER
+    png = client.get(f"{PREFIX}/files/{COMPLETE_DAY}/{category}/thumbnails/{category}{rank:02d}.jpg")
+    assert png.headers["content-type"] == "image/png" and Image.open(io.BytesIO(png.content)).format == "PNG"
+    top10 = client.get(f"{PREFIX}/files/{COMPLETE_DAY}/tts/tts_top10.json")
+    assert top10.headers["content-type"] == "application/json" and len(top10.json()) == 10
+
+
+def test_zip_downloads(client):
+    day = client.get(f"{PREFIX}/download/{COMPLETE_DAY}.zip")
+    assert day.headers["content-type"] == "application/zip"
+    assert f'filename="tiktok_top10_{COMPLETE_DAY}.zip"' in day.headers["content-disposition"]
+    assert len(zipfile.ZipFile(io.BytesIO(day.content)).namelist()) == 56
+    cat = client.get(f"{PREFIX}/download/{COMPLETE_DAY}/food.zip")
+    assert len(zipfile.ZipFile(io.BytesIO(cat.content)).namelist()) == 11
+    assert client.get(f"{PREFIX}/download/{PARTIAL_DAY}/food.zip").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{PREFIX}/files/{COMPLETE_DAY}/main/../../latest.json",
+        f"{PREFIX}/files/{COMPLETE_DAY}/main/thumbnails/..%2F..%2F..%2Fmanifest.json",
+        f"{PREFIX}/files/{COMPLETE_DAY}/main/%2E%2E%2F%2E%2E%2Fmanifest.json",
+        f"{PREFIX}/files/{COMPLETE_DAY}/main/thumbnails/%2e%2e",
+        f"{PREFIX}/files/..%2F..%2Fetc/main/passwd",
+        f"{PREFIX}/files/{PARTIAL_DAY}/work/dedup.jsonl",
+        f"{PREFIX}/files/{COMPLETE_DAY}/main/thumbnails/escape.jpg",
+        f"{PREFIX}/files/2026-01-08/main/main_top10.json",
+        f"{PREFIX}/download/..%2F{COMPLETE_DAY}.zip",
+    ],
+)
+def test_paths_cannot_leave_the_published_folders(api_server, path):
+    token = api_server.token()
+    status = raw_get(api_server, path, token)
+    assert status in (400, 404), f"{path} -> {status}"
+    assert raw_get(api_server, f"{PREFIX}/files/{COMPLETE_DAY}/main/main_top10.json", token) == 200
