@@ -1,0 +1,194 @@
+"""Dedup speed, measured (``make bench``): ratios against naive baselines in the same run.
+
+(a) the whole ``top10 dedup --json`` process (imports included) on the real covers vs the original's style —
+    one image at a time, three separate fp32 forward passes, no batching — also a whole process, same backbone;
+(b) the Fingerprinter's throughput vs the bare backbone forward rate on pre-decoded tensors (same precision,
+    same batch): how close the pipeline gets to the model's limit;
+(c) grouping 10k and 100k synthetic fingerprints vs an O(n²) Python pair loop timed on a sample, extrapolated;
+(d) peak RSS of each measured process;
+(e) a second day over the same covers: fingerprints reused from the cache instead of recomputed.
+
+Real covers come from ../shared/reference/seed-crawls (skipped with a note when absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = REPO.parent / "shared" / "reference" / "seed-crawls"
+
+
+def _timed_process(code_or_args: list[str], env: dict) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) and stdout of a child process."""
+    wrapper = ("import resource, subprocess, sys, time, json; t=time.perf_counter(); "
+               "p=subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "dt=time.perf_counter()-t; ru=resource.getrusage(resource.RUSAGE_CHILDREN); "
+               "print(json.dumps({'rc': p.returncode, 'wall': dt, 'rss': ru.ru_maxrss/1024, "
+               "'out': p.stdout, 'err': p.stderr[-2000:]}))")
+    done = subprocess.run([sys.executable, "-c", wrapper, *code_or_args], capture_output=True, text=True, env=env)
+    result = json.loads(done.stdout)
+    if result["rc"] != 0:
+        raise RuntimeError(f"{code_or_args[:3]} failed: {result['err']}")
+    return result["wall"], result["rss"], result["out"]
+
+
+def bench_process(covers: list[Path], backbone: str, env: dict) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(map(str, covers)))
+        listing = fh.name
+    naive_code = ("import sys; from pathlib import Path; "
+                  "from tiktok_top10.dedup.backbones import choose_backbone; "
+                  "from tiktok_top10.dedup.fingerprint import naive_fingerprint; "
+                  "import torch; torch.set_num_threads(%d); "
+                  "paths=Path(sys.argv[1]).read_text().split(chr(10)); "
+                  "v,_=naive_fingerprint(choose_backbone(sys.argv[2], None), paths); print(len(v))"
+                  % len(os.sched_getaffinity(0)))
+    fast_wall, fast_rss, out = _timed_process(
+        [sys.executable, "-m", "tiktok_top10.cli", "dedup", *map(str, covers), "--backbone", backbone, "--json"], env)
+    groups = len(json.loads(out)["groups"]) if out.strip().startswith("{") else "?"
+    naive_wall, naive_rss, _ = _timed_process([sys.executable, "-c", naive_code, listing, backbone], env)
+    n = len(covers)
+    print(f"(a) whole process, {n} real covers, {backbone}: top10 dedup {fast_wall:.1f} s ({n / fast_wall:.1f} "
+          f"fingerprints/s, {groups} groups) vs naive per-image fp32 loop {naive_wall:.1f} s "
+          f"({n / naive_wall:.1f}/s): ratio {naive_wall / fast_wall:.2f}x")
+    print(f"(d) peak RSS: top10 dedup {fast_rss:.0f} MB, naive {naive_rss:.0f} MB")
+    os.unlink(listing)
+
+
+def bench_pipeline_vs_forward(covers: list[Path], backbone: str) -> None:
+    import torch
+
+    from tiktok_top10.dedup.fingerprint import Fingerprinter
+    from tiktok_top10.dedup.images import load_views
+
+    fp = Fingerprinter(backbone)
+    fp.fingerprint(covers[:fp.batch_size])  # warm-up: weights loaded, kernels chosen
+    start = time.perf_counter()
+    fp.fingerprint(covers)
+    pipeline_rate = len(covers) / (time.perf_counter() - start)
+    batch = np.concatenate([load_views(p) for p in covers[: fp.batch_size]])
+    rounds = max(1, len(covers) // fp.batch_size)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        fp.embed_views(batch)
+    forward_rate = rounds * fp.batch_size / (time.perf_counter() - start)
+    sample = covers[:32]
+    fp32 = Fingerprinter(backbone, precision="fp32").fingerprint(sample).globals
+    low = fp.fingerprint(sample).globals
+    cos = (fp32 * low).sum(1)
+    print(f"    {fp.precision} vs fp32 descriptors on {len(sample)} covers: cosine min {cos.min():.5f}, "
+          f"mean {cos.mean():.5f}")
+    print(f"(b) pipeline {pipeline_rate:.1f} covers/s vs bare forward on pre-decoded tensors {forward_rate:.1f} "
+          f"covers/s ({fp.precision}, batch {fp.batch_size}, {torch.get_num_threads()} threads): "
+          f"ratio {pipeline_rate / forward_rate:.2f}")
+
+
+def synthetic_fingerprints(n: int, dim: int = 2048, seed: int = 0) -> np.ndarray:
+    """Descriptor-like vectors: a shared positive mean (post-ReLU features), a 128-factor structure and 5%
+    isotropic noise; every 50th row has a planted near-duplicate."""
+    rng = np.random.default_rng(seed)
+    factors = rng.standard_normal((128, dim)).astype(np.float32) * (np.arange(1, 129, dtype=np.float32) ** -0.5)[:, None]
+    x = rng.standard_normal((n, 128), dtype=np.float32) @ factors
+    x += 0.3 * np.abs(rng.standard_normal(dim, dtype=np.float32)) * np.linalg.norm(x, axis=1).mean() / dim**0.5
+    x += 0.25 * rng.standard_normal((n, dim), dtype=np.float32) * np.linalg.norm(x, axis=1, keepdims=True) / dim**0.5
+    x[1::50] = x[0::50][: len(x[1::50])] + 0.2 * rng.standard_normal((len(x[1::50]), dim), dtype=np.float32) * \
+        np.linalg.norm(x[0::50][: len(x[1::50])], axis=1, keepdims=True) / dim**0.5
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def bench_grouping(threshold: float) -> None:
+    from tiktok_top10.dedup.grouping import group_duplicates
+
+    sample = synthetic_fingerprints(200)
+    start = time.perf_counter()
+    rows = sample.tolist()
+    hits = 0
+    for i in range(len(rows)):  # the naive way: one Python dot product per pair
+        for j in range(i + 1, len(rows)):
+            if sum(a * b for a, b in zip(rows[i], rows[j])) >= threshold:
+                hits += 1
+    per_pair = (time.perf_counter() - start) / (len(rows) * (len(rows) - 1) / 2)
+    for n in (10_000, 100_000):
+        x = synthetic_fingerprints(n, seed=n)
+        start = time.perf_counter()
+        groups, pairs = group_duplicates(x, threshold)
+        took = time.perf_counter() - start
+        naive = per_pair * n * (n - 1) / 2
+        print(f"(c) grouping {n} x 2048-d: {took:.2f} s, {len(groups)} groups, {len(pairs)} pairs; "
+              f"O(n²) Python loop extrapolated {naive:.0f} s: ratio {naive / took:.0f}x")
+        del x
+
+
+def bench_cache(covers: list[Path], backbone: str) -> None:
+    import datetime as dt
+    import shutil
+
+    from tiktok_top10.config import Settings
+    from tiktok_top10.dedup.fingerprint import Fingerprinter
+    from tiktok_top10.dedup.stage import run_dedup
+    from tiktok_top10.models import VideoItem
+    from tiktok_top10.storage import DayLayout, atomic_write_jsonl, read_json
+
+    root = Path(tempfile.mkdtemp(prefix="bench-dedup-"))
+    settings = Settings(data_root=root)
+    fp = Fingerprinter(backbone)
+    times = []
+    for day in (dt.date(2026, 1, 10), dt.date(2026, 1, 11)):
+        layout = DayLayout(root, day)
+        thumbs = layout.raw_thumbnails("main")
+        thumbs.mkdir(parents=True)
+        items = []
+        for k, path in enumerate(covers):
+            vid = str(7_000_000_000_000_000_000 + k)
+            shutil.copyfile(path, thumbs / f"{vid}.jpg")
+            items.append(VideoItem(id=vid, category="main", author_unique_id="u", views=1000 + k, likes=k,
+                                   url=f"https://www.tiktok.com/@u/video/{vid}", thumbnail=f"thumbnails/{vid}.jpg").to_json())
+        atomic_write_jsonl(layout.raw_items("main"), items)
+        start = time.perf_counter()
+        run_dedup(settings, day, ["main"], fingerprinter=fp)
+        times.append(time.perf_counter() - start)
+        summary = read_json(layout.work_dir / "dedup_summary.json")
+    print(f"(e) run_dedup day 1 {times[0]:.1f} s, day 2 (same {len(covers)} covers) {times[1]:.1f} s: "
+          f"fingerprinted {summary['fingerprinted']}, reused {summary['reused_from_cache']}; "
+          f"ratio {times[0] / times[1]:.1f}x")
+    shutil.rmtree(root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="dedup benchmarks")
+    parser.add_argument("--backbone", default="efficientnet-lite0")
+    parser.add_argument("--covers", type=int, default=200)
+    parser.add_argument("--only", default="a,b,c,e")
+    args = parser.parse_args(argv)
+    parts = set(args.only.split(","))
+    from tiktok_top10.dedup.calibration import thresholds
+
+    env = dict(os.environ)
+    covers = sorted(SEED.rglob("*.jpg"))[: args.covers] if SEED.is_dir() else []
+    if not covers and parts & {"a", "b", "e"}:
+        print(f"real covers absent ({SEED}): (a), (b), (e) skipped")
+    if covers and "a" in parts:
+        bench_process(covers, args.backbone, env)
+    if covers and "b" in parts:
+        bench_pipeline_vs_forward(covers, args.backbone)
+    if "c" in parts:
+        bench_grouping(thresholds(args.backbone)[0])
+    if covers and "e" in parts:
+        bench_cache(covers, args.backbone)
+    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

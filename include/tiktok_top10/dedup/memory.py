@@ -1,0 +1,112 @@
+"""Fingerprint memory across days, per backbone.
+
+* Reuse: the same videos recur day after day, so a cover fingerprinted on an earlier day (same video id, same
+  bytes: SHA-256 of the file) is not fingerprinted again.  Each day's fingerprints are one ``.npz`` under
+  ``<root>/cache/fingerprints/<backbone>/<day>.npz``; files older than ``HISTORY_DAYS`` are deleted.
+* History: of those, the items that were *published* (their id is in that day's ``top10`` files) are what a new
+  day's items are matched against, so a re-upload of yesterday's video under a new id is recognised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import storage
+
+HISTORY_DAYS = 7
+_VIDEO_ID = re.compile(r"/video/(\d+)")
+
+
+@dataclass
+class DayFingerprints:
+    """One day's fingerprints: ``keys[k]`` = ``"<category>/<id>"``, ``digests[k]`` = the cover's SHA-256."""
+
+    day: dt.date
+    keys: list[str]
+    digests: list[str]
+    globals: np.ndarray
+    keypoints: list  # per item: (plain, mirrored) ORB keypoints
+
+    @property
+    def ids(self) -> list[str]:
+        return [k.split("/", 1)[1] for k in self.keys]
+
+
+class FingerprintMemory:
+    """The fingerprint files of one backbone (identified by name and weights hash) under the data root."""
+
+    def __init__(self, root: Path, backbone: str, weights_sha256: str):
+        self.root = Path(root)
+        # a different weights file makes different vectors: keep them apart
+        self.dir = self.root / "cache" / "fingerprints" / f"{backbone}-{weights_sha256[:12]}"
+
+    def path(self, day: dt.date) -> Path:
+        return self.dir / f"{day.strftime(storage.DATE_FORMAT)}.npz"
+
+    def save(self, fps: DayFingerprints) -> Path:
+        buf = io.BytesIO()
+        sets = [kp for pair in fps.keypoints for kp in pair]
+        offsets = np.cumsum([0] + [len(pts) for pts, _ in sets]).astype(np.int64)
+        np.savez(buf, keys=np.asarray(fps.keys, dtype=str), digests=np.asarray(fps.digests, dtype=str),
+                 globals=fps.globals.astype(np.float32), kp_offsets=offsets,
+                 kp_points=np.concatenate([p for p, _ in sets]) if sets else np.zeros((0, 2), np.float32),
+                 kp_descriptors=np.concatenate([d for _, d in sets]) if sets else np.zeros((0, 32), np.uint8))
+        return storage.atomic_write_bytes(self.path(fps.day), buf.getvalue())
+
+    def load(self, day: dt.date) -> DayFingerprints | None:
+        path = self.path(day)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                off, pts, des = data["kp_offsets"], data["kp_points"], data["kp_descriptors"]
+                sets = [(pts[off[k]:off[k + 1]], des[off[k]:off[k + 1]]) for k in range(len(off) - 1)]
+                return DayFingerprints(day, data["keys"].tolist(), data["digests"].tolist(), data["globals"],
+                                       [(sets[2 * k], sets[2 * k + 1]) for k in range(len(sets) // 2)])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return None  # a damaged cache file costs a recomputation, never a failed run
+
+    def recent(self, day: dt.date, include_today: bool = True) -> list[DayFingerprints]:
+        """The stored days within ``HISTORY_DAYS`` before ``day`` (and ``day`` itself for a rerun)."""
+        days = [day - dt.timedelta(days=n) for n in range(0 if include_today else 1, HISTORY_DAYS + 1)]
+        return [fps for d in days if (fps := self.load(d)) is not None]
+
+    def prune(self, day: dt.date) -> int:
+        """Delete fingerprint files older than the history window; returns how many."""
+        removed = 0
+        if not self.dir.is_dir():
+            return 0
+        oldest = day - dt.timedelta(days=HISTORY_DAYS)
+        for path in self.dir.glob("*.npz"):
+            try:
+                file_day = storage.parse_day(path.stem)
+            except ValueError:
+                continue
+            if file_day < oldest:
+                storage.remove_tree(path, self.root)
+                removed += 1
+        return removed
+
+
+def published_ids(root: Path, day: dt.date) -> set[str]:
+    """Video ids published on ``day`` (from the urls in its ``top10`` files); empty when nothing was."""
+    ids: set[str] = set()
+    layout = storage.DayLayout(Path(root), day)
+    for path in layout.day_dir.glob("*/top10/*_top10.json"):
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for row in rows if isinstance(rows, list) else []:
+            match = _VIDEO_ID.search(str(row.get("url", ""))) if isinstance(row, dict) else None
+            if match:
+                ids.add(match.group(1))
+    return ids

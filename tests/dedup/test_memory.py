@@ -1,0 +1,50 @@
+"""Fingerprint memory: round trip of keypoints, the 7-day window, and published ids read from top10 files."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from tiktok_top10.dedup.memory import HISTORY_DAYS, DayFingerprints, FingerprintMemory, published_ids
+from tiktok_top10.storage import DayLayout, atomic_write_json
+
+
+def _fps(day, n=2):
+    rng = np.random.default_rng(day.toordinal())
+    kps = [((rng.random((k + 3, 2)).astype(np.float32), rng.integers(0, 255, (k + 3, 32), dtype=np.uint8)),
+            (rng.random((k, 2)).astype(np.float32), rng.integers(0, 255, (k, 32), dtype=np.uint8))) for k in range(n)]
+    return DayFingerprints(day, [f"main/{k}" for k in range(n)], [f"{k:064x}" for k in range(n)],
+                           rng.random((n, 8)).astype(np.float32), kps)
+
+
+def test_round_trip_and_window(tmp_path):
+    memory = FingerprintMemory(tmp_path, "efficientnet-lite0", "ab" * 32)
+    today = dt.date(2026, 1, 20)
+    for back in range(HISTORY_DAYS + 3):
+        memory.save(_fps(today - dt.timedelta(days=back)))
+    loaded = memory.load(today)
+    original = _fps(today)
+    assert loaded.keys == original.keys and np.array_equal(loaded.globals, original.globals)
+    for (a_plain, a_mirror), (b_plain, b_mirror) in zip(loaded.keypoints, original.keypoints):
+        assert np.array_equal(a_plain[1], b_plain[1]) and np.array_equal(a_mirror[0], b_mirror[0])
+    assert len(memory.recent(today)) == HISTORY_DAYS + 1
+    assert len(memory.recent(today, include_today=False)) == HISTORY_DAYS
+    assert memory.prune(today) == 2
+    assert sorted(p.stem for p in memory.dir.glob("*.npz"))[0] == "2026-01-13"
+
+
+def test_damaged_file_is_a_cache_miss(tmp_path):
+    memory = FingerprintMemory(tmp_path, "resnet50", "cd" * 32)
+    memory.path(dt.date(2026, 1, 1)).parent.mkdir(parents=True)
+    memory.path(dt.date(2026, 1, 1)).write_bytes(b"PK\x03\x04 not really")
+    assert memory.load(dt.date(2026, 1, 1)) is None
+
+
+def test_published_ids(tmp_path):
+    day = dt.date(2026, 1, 11)
+    layout = DayLayout(tmp_path, day)
+    atomic_write_json(layout.top10_json("food"), [{"id": "food01", "url": "https://www.tiktok.com/@a/video/123"},
+                                                  {"id": "food02", "url": "not a url"}])
+    assert published_ids(tmp_path, day) == {"123"}
+    assert published_ids(tmp_path, day - dt.timedelta(days=1)) == set()
