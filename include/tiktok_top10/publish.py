@@ -11,12 +11,15 @@ same bytes.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import io
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from .config import CATEGORIES, Settings
 from .models import APP_FIELDS, VideoItem, top10_schema
@@ -29,11 +32,13 @@ from .storage import (
     replace_dir,
     staging_dir,
     remove_tree,
+    day_lock,
 )
 
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 90
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 MAX_COVER_PIXELS = 40_000_000  # 8K covers are ~33 MP; beyond this is a decompression bomb, not a cover
 
 
@@ -90,11 +95,23 @@ def app_entry(item: VideoItem, rank: int, category: str, image_file: str) -> dic
     return entry
 
 
-def load_items(layout: DayLayout, category: str) -> dict[str, VideoItem] | None:
+def load_items(layout: DayLayout, category: str, skipped: list | None = None) -> dict[str, VideoItem] | None:
+    """The category's crawled items; a row that is not a valid ``VideoItem`` is skipped (and appended to
+    ``skipped``), as dedup skips it: one bad line must not cost the whole day."""
     path = layout.raw_items(category)
     if not path.exists():
         return None
-    return {row["id"]: VideoItem.model_validate(row) for row in read_jsonl(path)}
+    items: dict[str, VideoItem] = {}
+    for n, row in enumerate(read_jsonl(path), 1):
+        try:
+            item = VideoItem.model_validate(row)
+        except (ValidationError, TypeError) as exc:
+            log.warning("%s:%d: not a VideoItem, skipped: %s", path, n, str(exc).splitlines()[0])
+            if skipped is not None:
+                skipped.append(n)
+            continue
+        items[item.id] = item
+    return items
 
 
 def _validate(entries: list[dict]) -> None:
@@ -114,13 +131,14 @@ def _same_tree(a: Path, b: Path) -> bool:
     return files_a == files_b and all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
 
 
-def publish_category(
+def stage_category(
     settings: Settings,
     layout: DayLayout,
     category: str,
     items: dict[str, VideoItem],
     kept_korean: set[str],
-) -> CategoryResult:
+) -> tuple[CategoryResult, Path]:
+    """Write ``category``'s Top-N into a staging directory beside ``top10/``; nothing visible changes yet."""
     result = CategoryResult(category=category, status="published")
     candidates = sorted((items[i] for i in kept_korean if i in items), key=rank_key)
     result.candidates = len(candidates)
@@ -139,7 +157,11 @@ def publish_category(
             name = f"{category}{rank:02d}.jpg"
             try:
                 jpeg = reencode_cover(layout.raw_dir(category) / item.thumbnail)
-            except Exception as exc:  # undecodable cover: the next item takes the slot
+            except Exception as exc:
+                # undecodable, missing or oversized cover: the next item takes the slot.  A disk error is not
+                # the cover's fault and fails the run instead.
+                if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+                    raise
                 log.warning("cover of %s/%s unusable at publish: %s", category, item.id, exc)
                 result.cover_failures += 1
                 continue
@@ -153,16 +175,48 @@ def publish_category(
         json_name = f"{category}_top10.json"
         (staged / json_name).write_text(json.dumps(entries, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         result.published = len(entries)
-        if _same_tree(staged, top_dir):
-            remove_tree(staged, settings.data_root)  # rerun over the same inputs: leave the files untouched
-        else:
-            replace_dir(staged, top_dir, settings.data_root)
-            result.changed = True
     except BaseException:
         if staged.exists():
             remove_tree(staged, settings.data_root)
         raise
+    return result, staged
+
+
+def commit_category(settings: Settings, layout: DayLayout, result: CategoryResult, staged: Path) -> None:
+    """Swap a staged category in whole (or drop it when it equals what is published: reruns touch nothing)."""
+    top_dir = layout.top10_dir(result.category)
+    if _same_tree(staged, top_dir):
+        remove_tree(staged, settings.data_root)
+    else:
+        replace_dir(staged, top_dir, settings.data_root)
+        result.changed = True
+
+
+def publish_category(
+    settings: Settings,
+    layout: DayLayout,
+    category: str,
+    items: dict[str, VideoItem],
+    kept_korean: set[str],
+) -> CategoryResult:
+    result, staged = stage_category(settings, layout, category, items, kept_korean)
+    commit_category(settings, layout, result, staged)
     return result
+
+
+def sweep_stale_staging(settings: Settings, layout: DayLayout, categories: list[str]) -> int:
+    """Remove staging directories a killed publish left behind (only ever called under the day's lock)."""
+    removed = 0
+    for category in categories:
+        parent = layout.top10_dir(category).parent
+        if not parent.is_dir():
+            continue
+        for leftover in parent.glob(".top10.staging-*"):
+            remove_tree(leftover, settings.data_root)
+            removed += 1
+    if removed:
+        log.warning("removed %d staging directories left by an interrupted publish of %s", removed, layout.day)
+    return removed
 
 
 def _read_summary(path: Path) -> dict:
@@ -189,17 +243,36 @@ def publish_day(
     kept = {row["key"] for row in dedup_rows if row["status"] == "kept"}
     korean_keys = {key for key, row in language_rows.items() if row.get("korean") is True and key in kept}
 
+    with day_lock(settings.data_root, day, "publish"):
+        return _publish_locked(settings, day, categories, layout, dedup_rows, language_rows, korean_keys, run_info)
+
+
+def _publish_locked(settings, day, categories, layout, dedup_rows, language_rows, korean_keys, run_info) -> Path:
+    sweep_stale_staging(settings, layout, categories)
     results: dict[str, CategoryResult] = {}
     crawl_counts: dict[str, Any] = {}
-    for category in categories:
-        items = load_items(layout, category)
-        crawl_counts[category] = _read_summary(layout.raw_dir(category) / "crawl_summary.json")
-        if items is None:
-            results[category] = CategoryResult(category=category, status="crawl_missing")
-            log.error("category %s has no crawl output for %s: not published", category, day)
-            continue
-        ids = {key.split("/", 1)[1] for key in korean_keys if key.split("/", 1)[0] == category}
-        results[category] = publish_category(settings, layout, category, items, ids)
+    invalid: dict[str, list[int]] = {}
+    staged: dict[str, Path] = {}
+    try:
+        # Stage every category before swapping any: a full disk or a bad cover fails the run while the day's
+        # previous publish is still whole, instead of leaving half the categories new and half old.
+        for category in categories:
+            items = load_items(layout, category, skipped=invalid.setdefault(category, []))
+            crawl_counts[category] = _read_summary(layout.raw_dir(category) / "crawl_summary.json")
+            if items is None:
+                results[category] = CategoryResult(category=category, status="crawl_missing")
+                log.error("category %s has no crawl output for %s: not published", category, day)
+                continue
+            ids = {key.split("/", 1)[1] for key in korean_keys if key.split("/", 1)[0] == category}
+            results[category], staged[category] = stage_category(settings, layout, category, items, ids)
+    except BaseException:
+        for path in staged.values():
+            if path.exists():
+                remove_tree(path, settings.data_root)
+        raise
+    for category, path in staged.items():
+        commit_category(settings, layout, results[category], path)
+    invalid_rows = {c: len(v) for c, v in invalid.items()}
 
     complete = all(r.status == "published" and r.published > 0 for r in results.values())
     manifest = {
@@ -216,7 +289,7 @@ def publish_day(
             "language": _read_summary(layout.work_dir / "language_summary.json"),
             "publish": {
                 c: {"status": r.status, "published": r.published, "candidates": r.candidates,
-                    "cover_failures": r.cover_failures, "changed": r.changed}
+                    "cover_failures": r.cover_failures, "invalid_rows": invalid_rows.get(c, 0), "changed": r.changed}
                 for c, r in results.items()
             },
         },

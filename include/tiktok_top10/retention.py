@@ -117,7 +117,10 @@ def cleanup_archives(settings: Settings, day: dt.date) -> dict[str, list[str]]:
         try:
             archived_day = dt.datetime.strptime(entry.name, DATE_FORMAT).date()
         except ValueError:
-            result["ignored"].append(entry.name)  # staging dirs, stray files: not ours to judge
+            archived_day = None
+        # strptime also reads "2026-1-5": only the zero-padded names this stage writes are ours to delete
+        if archived_day is None or archived_day.strftime(DATE_FORMAT) != entry.name:
+            result["ignored"].append(entry.name)  # staging dirs, stray files, foreign folders: not ours to judge
             continue
         if (day - archived_day).days > settings.retention_days:
             remove_tree(entry, settings.data_root)

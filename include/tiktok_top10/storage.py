@@ -12,6 +12,7 @@ Layout (``<date>`` is the run's logical date in Asia/Seoul, ``YYYY-MM-DD``)::
     <root>/residual_archive/<date>/<category>/          what was not published; deleted after retention
     <root>/cache/                                       language and fingerprint caches
     <root>/latest.json                                  points at the newest complete day
+    <root>/.locks/<date>.<stage>.lock                   one writer per day and stage (flock)
 
 Writes are atomic (temp file in the same directory + ``os.replace``); directories are swapped with
 ``renameat2(RENAME_EXCHANGE)`` where the kernel has it.  Deletes refuse any path outside the data root.
@@ -19,9 +20,11 @@ Writes are atomic (temp file in the same directory + ``os.replace``); directorie
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import datetime as dt
+import fcntl
 import json
 import os
 import shutil
@@ -179,6 +182,24 @@ def replace_dir(staged: Path, target: Path, root: Path) -> None:
 def staging_dir(parent: Path, name: str) -> Path:
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=parent))
+
+
+# --- one writer per day ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def day_lock(root: Path, day: dt.date, name: str) -> Iterator[Path]:
+    """Hold an exclusive lock on ``<root>/.locks/<day>.<name>.lock`` (blocking): two runs of the same day —
+    a manual trigger beside the scheduled one, a CLI run beside the DAG — take turns instead of interleaving.
+    ``flock`` is released by the kernel when the holder dies, so a ``kill -9`` never leaves the day locked."""
+    path = Path(root) / ".locks" / f"{day.strftime(DATE_FORMAT)}.{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # --- deletes, only inside the data root --------------------------------------------------------------------

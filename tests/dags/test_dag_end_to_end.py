@@ -90,7 +90,7 @@ def test_published_entries_are_korean_unique_above_min_views_and_consistent(firs
             assert tuple(entry) == APP_FIELDS
             assert entry["views"] >= MIN_VIEWS and entry["category"] == category
             video_id = entry["url"].rsplit("/", 1)[1]
-            facts = demo_day.truth(video_id)
+            facts = demo_day.truth(category, video_id)
             assert facts.korean, (category, entry["title"])
             assert facts.video_key not in seen_videos, f"planted re-upload published twice: {entry}"
             seen_videos.add(facts.video_key)

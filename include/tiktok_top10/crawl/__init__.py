@@ -8,12 +8,14 @@ only when a browser is actually started.
 from .cli import cli_main
 from .errors import (
     BotWallBlocked,
+    BrowserCrashed,
     CaptchaBlocked,
     CrawlBlocked,
     CrawlEmpty,
     CrawlError,
     IpBlocked,
     ProfileBusy,
+    SourceUnreachable,
 )
 from .sources import SourceSpec, load_sources
 from .stage import crawl_category, run_crawl
@@ -31,4 +33,6 @@ __all__ = [
     "IpBlocked",
     "CrawlEmpty",
     "ProfileBusy",
+    "SourceUnreachable",
+    "BrowserCrashed",
 ]

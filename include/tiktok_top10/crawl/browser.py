@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from ..models import VideoItem
 from ..storage import atomic_write_bytes, atomic_write_text
-from .errors import BotWallBlocked, CaptchaBlocked, CrawlBlocked, ProfileBusy
+from .errors import BotWallBlocked, BrowserCrashed, CaptchaBlocked, CrawlBlocked, ProfileBusy
 from .parse import ParseTally, items_from_payload
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,8 @@ class SourceStats:
     scrolls: int = 0
     feed_responses: int = 0
     items: int = 0
+    failed_loads: int = 0
+    last_load_failed: bool = False
 
 
 @dataclass
@@ -232,8 +234,12 @@ class FeedCrawler:
         received = None
         started = time.monotonic()
         self._deadline = started + self.options.budget_s
+        from playwright.sync_api import Error as PlaywrightError
+
         with profile_lock(self.profile_dir, self.options.profile_lock_wait_s), sync_playwright() as playwright:
             context = self._launch(playwright)
+            self._browser_gone = False
+            context.on("close", lambda *_: setattr(self, "_browser_gone", True))
             try:
                 page = context.pages[0] if context.pages else context.new_page()
                 page.on("response", self._on_response)
@@ -242,16 +248,36 @@ class FeedCrawler:
                     stats = SourceStats(url)
                     result.sources.append(stats)
                     self._crawl_source(page, url, stats, reloads, scrolls)
-                    if stats.items == 0 and not result.budget_exhausted:
+                    # after a failed load the page is stuck mid-navigation: page.content() would wait forever
+                    if stats.items == 0 and not result.budget_exhausted and not stats.last_load_failed:
                         result.empty_artifacts += save_failure(page, self.failures_dir, "empty", url)
                     if result.budget_exhausted:
                         break
+                if self._browser_gone:  # died between two calls that would have noticed
+                    raise BrowserCrashed(f"{self.category}: the browser died mid-crawl; nothing of this attempt is kept")
+            except PlaywrightError as exc:
+                if not self._browser_died(exc):
+                    raise
+                raise BrowserCrashed(
+                    f"{self.category}: the browser died mid-crawl after {len(result.items)} items "
+                    f"({str(exc).splitlines()[0][:200]}); nothing of this attempt is kept"
+                ) from exc
             finally:
                 if received is not None:
                     result.network_bytes = sum(max(v) for v in received.values())
-                context.close()
+                try:
+                    context.close()
+                except PlaywrightError as exc:  # already dead: the error above is the one that matters
+                    log.warning("closing the browser failed: %s", str(exc).splitlines()[0])
         result.elapsed_s = round(time.monotonic() - started, 3)
         return result
+
+    def _browser_died(self, exc: Exception) -> bool:
+        """Playwright's way of saying the browser process is gone (as opposed to one page load failing)."""
+        message = str(exc)
+        return getattr(self, "_browser_gone", False) or any(
+            marker in message for marker in ("has been closed", "Target closed", "Browser closed", "browser has disconnected")
+        )
 
     @staticmethod
     def _count_bytes(context, page) -> dict:
@@ -295,9 +321,14 @@ class FeedCrawler:
                     page.wait_for_load_state("load", timeout=5_000)
                     response = page.goto(url, wait_until="domcontentloaded")
             except PlaywrightError as exc:  # timeout, connection refused, DNS: try the next load/source
+                if self._browser_died(exc):
+                    raise
+                stats.failed_loads += 1
+                stats.last_load_failed = True
                 self._result.tally.responses["navigation_error"] += 1
                 log.warning("could not load %s: %s", url, str(exc).splitlines()[0])
                 continue
+            stats.last_load_failed = False
             status = response.status if response is not None else 0
             if status in BOT_WALL_STATUS:
                 self._blocked(page, BotWallBlocked, f"HTTP {status} loading {url}", url)

@@ -37,6 +37,9 @@ TIKTOK_CDN_DOMAINS = (
 # Pillow format -> file extension; anything else is "not_image".
 IMAGE_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif"}
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+# Real covers reach 2160x3840 (8.3 MP); an 8K frame is 33 MP.  Beyond 40 MP it is a decompression bomb, not a
+# cover (the same cap as publish's re-encode).
+MAX_COVER_PIXELS = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -94,10 +97,19 @@ class DownloadReport:
 
 def sniff_image(data: bytes) -> str:
     """The file extension the bytes deserve, after a real decode; ``CoverFailure("not_image")`` otherwise."""
+    if not data:
+        raise CoverFailure("empty_body")
     try:
         with Image.open(io.BytesIO(data)) as image:
             fmt = image.format
+            # the header's size decides before any pixel is decoded: a 12 MB PNG can claim 900 MP
+            if image.width * image.height > MAX_COVER_PIXELS:
+                raise CoverFailure("too_many_pixels")
             image.load()  # full decode: a truncated JPEG fails here, not later in dedup
+    except CoverFailure:
+        raise
+    except Image.DecompressionBombError:
+        raise CoverFailure("too_many_pixels") from None
     except Exception as exc:
         raise CoverFailure("truncated_image" if "truncated" in str(exc) else "not_image") from None
     if fmt not in IMAGE_EXTENSIONS:

@@ -51,3 +51,17 @@ class ProfileBusy(CrawlError):
     """Another browser holds this persistent profile directory (Chromium allows one user at a time)."""
 
     reason = "profile_busy"
+
+
+class SourceUnreachable(CrawlError):
+    """No page load succeeded (navigation timeout, connection refused, DNS): the site, the proxy or the
+    network is down, not the feed.  Retryable; CLI exit code 1."""
+
+    reason = "unreachable"
+
+
+class BrowserCrashed(CrawlError):
+    """The browser process died mid-crawl (OOM killer, a crash, ``kill -9``). What it had seen is discarded:
+    a partial feed must not pass for the whole category.  Retryable; CLI exit code 1."""
+
+    reason = "browser_crashed"

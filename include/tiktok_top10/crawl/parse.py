@@ -8,6 +8,7 @@ it is skipped and counted under a reason, so a changed field shows up in the sum
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,14 @@ from ..models import VIDEO_ID, VideoItem, canonical_url
 from .errors import IpBlocked
 
 IP_BLOCKED_STATUS = 10204  # "IP address is blocked"
+# TikTok captions are capped at 4,000 characters; anything longer did not come from TikTok's editor.
+MAX_CAPTION_CHARS = 4_000
+MAX_NICKNAME_CHARS = 100
+# C0/C1 controls (NUL included) and DEL, except tab and newline, which real captions use.
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A handle goes into the canonical URL (https://www.tiktok.com/@<handle>/video/<id>): nothing that would change
+# the URL's path, query or host.  TikTok's own handles are letters, digits, "_" and ".".
+SAFE_HANDLE = re.compile(r"^[^\s/\\?#@%&:\x00-\x1f\x7f]{1,64}$")
 
 
 @dataclass
@@ -38,6 +47,21 @@ class ParseTally:
     malformed: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)  # ads, non-video search entries
     responses: Counter = field(default_factory=Counter)  # feed, empty_body, bad_json, status_<code>
+    normalised: Counter = field(default_factory=Counter)  # kept, but a field was cleaned: control_chars, ...
+
+
+def clean_text(value: object, limit: int, field_name: str, normalised: Counter | None) -> str:
+    """A display string without control characters, clipped to ``limit``; each change counted by reason."""
+    if not isinstance(value, str):
+        return ""
+    text = CONTROL_CHARS.sub("", value)
+    if text != value and normalised is not None:
+        normalised[f"{field_name}_control_chars"] += 1
+    if len(text) > limit:
+        text = text[:limit]
+        if normalised is not None:
+            normalised[f"{field_name}_clipped"] += 1
+    return text
 
 
 class MalformedItem(ValueError):
@@ -132,8 +156,9 @@ def _cover_url(item: dict, source_url: str) -> str:
     return ""
 
 
-def video_item(raw: dict, *, category: str, source_url: str) -> VideoItem:
-    """A validated item, or ``MalformedItem(reason)``."""
+def video_item(raw: dict, *, category: str, source_url: str, normalised: Counter | None = None) -> VideoItem:
+    """A validated item, or ``MalformedItem(reason)``.  Captions and nicknames are display text only (files
+    are named by video id): control characters are dropped and length capped, counted in ``normalised``."""
     video_id = raw.get("id")
     if isinstance(video_id, int) and not isinstance(video_id, bool):
         video_id = str(video_id)
@@ -142,6 +167,8 @@ def video_item(raw: dict, *, category: str, source_url: str) -> VideoItem:
     author = raw.get("author")
     if not isinstance(author, dict) or not isinstance(author.get("uniqueId"), str) or not author["uniqueId"]:
         raise MalformedItem("missing_author")
+    if not SAFE_HANDLE.match(author["uniqueId"]):
+        raise MalformedItem("bad_author_handle")
     views = _count(raw, "playCount", required=True)
     likes = _count(raw, "diggCount", required=False) or 0
     create_time = raw.get("createTime")
@@ -149,21 +176,21 @@ def video_item(raw: dict, *, category: str, source_url: str) -> VideoItem:
         create_time = int(create_time)
     if not isinstance(create_time, int) or isinstance(create_time, bool):
         create_time = None
-    desc = raw.get("desc")
+    desc = clean_text(raw.get("desc"), MAX_CAPTION_CHARS, "title", normalised)
     language = raw.get("textLanguage")
-    nickname = author.get("nickname")
+    nickname = clean_text(author.get("nickname"), MAX_NICKNAME_CHARS, "nickname", normalised)
     try:
         return VideoItem(
             id=video_id,
             category=category,
-            title=desc if isinstance(desc, str) else "",
-            author_nickname=nickname if isinstance(nickname, str) else "",
+            title=desc,
+            author_nickname=nickname,
             author_unique_id=author["uniqueId"],
             views=views,
             likes=likes,
             url=canonical_url(author["uniqueId"], video_id),
             cover_url=_cover_url(raw, source_url),
-            text_language=language if isinstance(language, str) and language else None,
+            text_language=language if isinstance(language, str) and re.fullmatch(r"[A-Za-z-]{2,12}", language) else None,
             create_time=create_time,
             source_url=source_url,
         )
@@ -188,7 +215,7 @@ def items_from_payload(
             if skip:
                 tally.skipped[skip] += 1
                 continue
-            out.append(video_item(raw, category=category, source_url=source_url))
+            out.append(video_item(raw, category=category, source_url=source_url, normalised=tally.normalised))
         except MalformedItem as exc:
             tally.malformed[exc.reason] += 1
     return out, envelope

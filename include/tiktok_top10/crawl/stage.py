@@ -24,7 +24,7 @@ from ..models import VideoItem
 from ..storage import DayLayout, atomic_write_json, atomic_write_jsonl, remove_tree, replace_dir, staging_dir
 from .browser import BrowserOptions, FeedCrawler
 from .covers import CoverPolicy, download_covers
-from .errors import CrawlEmpty
+from .errors import CrawlEmpty, SourceUnreachable
 from .sources import load_sources
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,12 @@ def crawl_category(
     for source in browsed.sources:
         log.info("crawled %s: %s", source.url, source)
     kept, counts = select_items(browsed.items, min_views)
+    responses = browsed.tally.responses
+    if not browsed.items and responses["navigation_error"] and not responses["feed"]:
+        loads = sum(s.loads for s in browsed.sources)
+        raise SourceUnreachable(
+            f"{category}: {responses['navigation_error']} of {loads} page loads failed "
+            f"(navigation timeout or connection error) and no feed answered", url=urls[0])
     if not kept:
         found = len({i.id for i in browsed.items})
         why = f"{found} videos found, all below {min_views} views" if found else "no videos found"
@@ -135,6 +141,7 @@ def crawl_category(
             "malformed": sum(browsed.tally.malformed.values()),
             **_flat("malformed", browsed.tally.malformed),
             **_flat("skipped", browsed.tally.skipped),
+            **_flat("normalised", browsed.tally.normalised),
             **_flat("responses", browsed.tally.responses),
             **_flat("blocked_requests", browsed.blocked_requests),
             "covers_downloaded": report.ok,

@@ -45,8 +45,10 @@ class FingerprintMemory:
 
     def __init__(self, root: Path, backbone: str, weights_sha256: str):
         self.root = Path(root)
-        # a different weights file makes different vectors: keep them apart
-        self.dir = self.root / "cache" / "fingerprints" / f"{backbone}-{weights_sha256[:12]}"
+        from .verify import DETECTOR_VERSION
+
+        # other weights make other vectors, another keypoint detector other keypoints: keep them apart
+        self.dir = self.root / "cache" / "fingerprints" / f"{backbone}-{weights_sha256[:12]}-kp{DETECTOR_VERSION}"
 
     def path(self, day: dt.date) -> Path:
         return self.dir / f"{day.strftime(storage.DATE_FORMAT)}.npz"

@@ -57,7 +57,7 @@ def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str],
     """Write ``<day>/work/dedup.jsonl`` and ``dedup_summary.json``; return the jsonl path."""
     from .fingerprint import Fingerprinter
     from .grouping import Pairs, connected_groups, keep_order, similar_pairs
-    from .verify import pair_scores
+    from .verify import agree
 
     day = storage.parse_day(day)
     layout = storage.DayLayout(settings.data_root, day)
@@ -68,7 +68,7 @@ def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str],
     items.sort(key=lambda it: it.key)
 
     fp = fingerprinter or Fingerprinter(settings.backbone, settings.models_dir)
-    threshold, min_inliers = thresholds(fp.name, settings.dedup_threshold)
+    threshold, min_inliers, min_spread = thresholds(fp.name, settings.dedup_threshold)
     memory = FingerprintMemory(settings.data_root, fp.name, fp.choice.weights_sha256)
 
     rows: dict[str, dict] = {}
@@ -128,9 +128,9 @@ def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str],
     # candidate pairs by global cosine, kept when the pictures agree geometrically; the same id is one video
     pairs = similar_pairs(glob, threshold)
     if len(pairs):
-        agree = pair_scores(kps, pairs, enough=min_inliers) >= min_inliers
-        counts["candidates_rejected_by_geometry"] = int((~agree).sum())
-        pairs = pairs.select(agree)
+        verified = agree(kps, pairs, min_inliers, min_spread)
+        counts["candidates_rejected_by_geometry"] = int((~verified).sum())
+        pairs = pairs.select(verified)
     by_id: dict[str, list[int]] = {}
     for k, (it, _) in enumerate(ok):
         by_id.setdefault(it.id, []).append(k)
@@ -150,7 +150,7 @@ def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str],
                 sim = float(np.clip(glob[k] @ glob[best], -1.0, 1.0))
                 rows[ok[k][0].key].update(status="duplicate", duplicate_of=kept_key, similarity=round(sim, 4))
 
-    history_matches = _match_history(settings, memory, day, ok, glob, kps, threshold, min_inliers, rows)
+    history_matches = _match_history(settings, memory, day, ok, glob, kps, threshold, (min_inliers, min_spread), rows)
 
     ordered = [rows[k] for k in sorted(rows)]
     status = Counter(r["status"] for r in ordered)
@@ -163,6 +163,7 @@ def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str],
         "precision": fp.precision,
         "threshold": threshold,
         "min_inliers": min_inliers,
+        "min_spread": min_spread,
         "categories": list(categories),
         "missing_categories": missing_categories,
         "items": len(ordered),
@@ -183,10 +184,10 @@ def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str],
     return out
 
 
-def _match_history(settings, memory, day, ok, glob, kps, threshold, min_inliers, rows) -> int:
+def _match_history(settings, memory, day, ok, glob, kps, threshold, geometry, rows) -> int:
     """Record on each row the best match among items published in the last days under another id."""
     from .grouping import similar_pairs
-    from .verify import pair_scores
+    from .verify import agree
 
     if not ok:
         return 0
@@ -204,7 +205,7 @@ def _match_history(settings, memory, day, ok, glob, kps, threshold, min_inliers,
     hist_g = np.stack(hist_glob).astype(np.float32)
     pairs = similar_pairs(glob, threshold, others=hist_g)
     if len(pairs):
-        pairs = pairs.select(pair_scores(kps, pairs, others=hist_kps, enough=min_inliers) >= min_inliers)
+        pairs = pairs.select(agree(kps, pairs, *geometry, others=hist_kps))
     best: dict[int, tuple[float, int]] = {}
     for i, j, s in zip(pairs.i.tolist(), pairs.j.tolist(), pairs.similarity.tolist()):
         it = ok[i][0]

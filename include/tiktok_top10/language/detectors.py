@@ -156,7 +156,12 @@ def google_credentials(info: Any):
     if isinstance(info, dict):
         from google.oauth2 import service_account
 
-        return service_account.Credentials.from_service_account_info(info, scopes=list(GOOGLE_SCOPES))
+        try:
+            return service_account.Credentials.from_service_account_info(info, scopes=list(GOOGLE_SCOPES))
+        except (ValueError, TypeError, KeyError) as exc:
+            # name the account, never the key: the library's message can quote the PEM
+            raise ValueError(f"invalid Google service-account key for {info.get('client_email')!r}: "
+                             f"cannot load it ({type(exc).__name__})") from None
     return info
 
 
@@ -202,11 +207,16 @@ class GoogleDetector:
         return out
 
     def _detect_batch(self, batch: list[str]) -> list[Detection]:
+        from google.auth.exceptions import GoogleAuthError
+
         for attempt in range(1, self.retry.attempts + 1):
             self.usage.requests += 1
             self.usage.characters += sum(len(t) for t in batch)
             try:
                 raw = self.client.detect_language(batch)
+            except GoogleAuthError as exc:
+                # a refused or unrefreshable credential (some are ValueErrors): an auth failure, not a bad body
+                raise DetectorUnavailable(f"Google credentials were refused: {type(exc).__name__}: {_short(exc)}") from exc
             except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
                 # ValueError: the client's own count check, or a body that is not JSON; the rest: wrong shapes.
                 raise DetectorResponseError(f"Google detect returned a malformed response: {type(exc).__name__}: {_short(exc)}") from exc
