@@ -5,6 +5,7 @@
 2. API cost over the three seed-crawl days (../shared/reference, read at run time) through the real
    google-cloud-translate client against the loopback stub, with the persistent cache carried from day to day,
    against one request per published title per day (what the original paid).
+3. API cost for a whole demo day (every crawled item, the stage's real workload), first run and rerun.
 
     .venv/bin/python bench/bench_lang.py [--repeat 3]
 """
@@ -111,6 +112,33 @@ def api_cost() -> None:
     print(f"\nrequests: {n / max(requests, 1):.0f}x fewer; characters: {naive_chars / max(chars, 1):.0f}x fewer\n")
 
 
+def demo_day_api_cost(day: str = "2026-11-20") -> None:
+    """A whole demo day (every item above min_views, all five categories) through the real client → stub, then the
+    same day again (a rerun or backfill): what the stage pays against one request per title."""
+    import datetime as dt
+
+    from tiktok_top10.demo import generate_day
+
+    demo = generate_day(dt.date.fromisoformat(day))
+    items = [it.item for cat in demo.items.values() for it in cat
+             if not it.item.get("isAd") and int(it.item["statsV2"]["playCount"]) >= 100_000]
+    candidates = [Candidate(i.get("desc") or "", i["author"].get("nickname") or "") for i in items]
+    naive_chars = sum(len(c.title or c.author) for c in candidates)
+    print(f"## Google API cost for demo day {day} ({len(items)} items ≥ 100k views, all categories)\n")
+    print("| run | requests | characters | cache hits | decided locally |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| naive: one request per title | {len(items)} | {naive_chars:,} | | |")
+    with tempfile.TemporaryDirectory() as cache_dir, GoogleTranslateStub(answer=lingua_answer) as stub:
+        for label in ("first run", "rerun (cache)"):
+            detector = GoogleDetector(AnonymousCredentials(), endpoint=stub.url)
+            korean_filter = KoreanFilter(detector, cache_dir=Path(cache_dir))
+            korean_filter.decide_many(candidates)
+            stats = korean_filter.stats
+            print(f"| {label} | {detector.usage.requests} | {detector.usage.characters:,} | {stats.cache_hits} | "
+                  f"{stats.decided_by_script} |")
+    print()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -121,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     throughput("seed-crawl entries", feed_workload() * 10, args.repeat)
     throughput("lingua sentences + hashtags", sentence_workload(), args.repeat)
     api_cost()
+    demo_day_api_cost()
     return 0
 
 
