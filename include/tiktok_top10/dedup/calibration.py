@@ -11,10 +11,10 @@ from __future__ import annotations
 ORIGINAL_THRESHOLD = 0.82
 
 CALIBRATION: dict[str, dict[str, float]] = {
-    "efficientnet-lite0": {"threshold": 0.68, "min_inliers": 25, "min_spread": 64},
+    "efficientnet-lite0": {"threshold": 0.68, "min_inliers": 60, "min_spread": 40},
     # not calibrated here (its weights cannot be downloaded offline): the original's threshold and the same
     # geometric rule, which does not depend on the backbone
-    "resnet50": {"threshold": ORIGINAL_THRESHOLD, "min_inliers": 25, "min_spread": 64},
+    "resnet50": {"threshold": ORIGINAL_THRESHOLD, "min_inliers": 60, "min_spread": 40},
 }
 
 

@@ -45,10 +45,8 @@ class FingerprintMemory:
 
     def __init__(self, root: Path, backbone: str, weights_sha256: str):
         self.root = Path(root)
-        from .verify import DETECTOR_VERSION
-
-        # other weights make other vectors, another keypoint detector other keypoints: keep them apart
-        self.dir = self.root / "cache" / "fingerprints" / f"{backbone}-{weights_sha256[:12]}-kp{DETECTOR_VERSION}"
+        # a different weights file makes different vectors: keep them apart
+        self.dir = self.root / "cache" / "fingerprints" / f"{backbone}-{weights_sha256[:12]}"
 
     def path(self, day: dt.date) -> Path:
         return self.dir / f"{day.strftime(storage.DATE_FORMAT)}.npz"

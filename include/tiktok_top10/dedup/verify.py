@@ -22,10 +22,6 @@ import os
 import numpy as np
 
 N_FEATURES = 500
-N_CANDIDATES = 2000  # detected before the per-cell cap keeps N_FEATURES
-CELL_PX = 64  # on the 512-px keypoint image: 8 cells along the long side, 4.5 across a 9:16 cover
-PER_CELL = 12
-DETECTOR_VERSION = 2  # bump when detect() changes: cached keypoints of another version are not comparable
 RATIO = 0.8
 REPROJECTION_PX = 6.0  # on the 512-px keypoint image
 SPREAD_QUANTILES = (5, 95)  # the extent of a set of inliers, robust to a few stray ones
@@ -42,30 +38,16 @@ def _cv2():
 
 
 def detect(gray: np.ndarray) -> tuple[Keypoints, Keypoints]:
-    """ORB keypoints of the image and of its mirror image, at most ``PER_CELL`` per ``CELL_PX`` grid cell.
-
-    Plain ORB spends its budget on the strongest corners, and an overlaid caption's glyph outlines are the
-    strongest corners of a cover: the photo underneath got almost none, so two different photos with the same
-    caption matched on text alone.  Capping each cell leaves the text a few cells' worth and the photo the rest.
-    """
+    """ORB keypoints of the image and of its mirror image."""
     cv2 = _cv2()
-    orb = cv2.ORB_create(nfeatures=N_CANDIDATES, fastThreshold=10)
+    orb = cv2.ORB_create(nfeatures=N_FEATURES, fastThreshold=10)
     out = []
     for image in (gray, np.ascontiguousarray(gray[:, ::-1])):
         kps, des = orb.detectAndCompute(image, None)
         if des is None or not kps:
             out.append((np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)))
-            continue
-        points = np.asarray([k.pt for k in kps], np.float32)
-        strongest_first = np.argsort(-np.asarray([k.response for k in kps]), kind="stable")
-        cell = (points[:, 0] // CELL_PX).astype(np.int64) * 1024 + (points[:, 1] // CELL_PX).astype(np.int64)
-        rank_in_cell = np.zeros(len(kps), np.int64)
-        seen: dict[int, int] = {}
-        for k in strongest_first.tolist():
-            rank_in_cell[k] = seen.get(cell[k], 0)
-            seen[cell[k]] = rank_in_cell[k] + 1
-        keep = [k for k in strongest_first.tolist() if rank_in_cell[k] < PER_CELL][:N_FEATURES]
-        out.append((points[keep], des[keep]))
+        else:
+            out.append((np.asarray([k.pt for k in kps], np.float32), des))
     return out[0], out[1]
 
 

@@ -1,0 +1,76 @@
+"""The geometric second look on covers carrying the same overlay caption: shared text alone must not verify.
+
+Two different photographs with the same caption in the same font (a template series; the demo's "반전 주의"
+merge) give glyph keypoints that agree with one similarity transform; a re-upload of one of them (caption band,
+crop, tone, re-encode) must still verify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from dedup_covers import make_cover, make_reupload
+
+CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
+CAPTION = "반전 주의"
+
+pytestmark = pytest.mark.skipif(not CJK_FONT.is_file(), reason=f"Noto CJK font absent: {CJK_FONT}")
+
+
+def with_caption(img: Image.Image, size: int = 110, y: int = 600) -> Image.Image:
+    """The caption centred at height ``y``, white with a black outline like TikTok's text tool."""
+    img = img.copy()
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(str(CJK_FONT), size)
+    box = draw.textbbox((0, 0), CAPTION, font=font, stroke_width=4)
+    draw.text(((img.width - (box[2] - box[0])) // 2, y), CAPTION, font=font, fill=(255, 255, 255),
+              stroke_width=4, stroke_fill=(0, 0, 0))
+    return img
+
+
+def keypoints(img: Image.Image, path: Path):
+    from tiktok_top10.dedup.images import decode_cover
+    from tiktok_top10.dedup.verify import detect
+
+    img.save(path, quality=90)
+    return detect(decode_cover(path)[1])
+
+
+@pytest.mark.parametrize("first,second", [("chelsea", "coffee"), ("astronaut", "rocket"), ("hubble", "chelsea")])
+def test_shared_caption_on_different_photos_does_not_verify(tmp_path, first, second):
+    from tiktok_top10.dedup.calibration import thresholds
+    from tiktok_top10.dedup.grouping import Pairs
+    from tiktok_top10.dedup.verify import agree, pair_match
+
+    _, min_inliers, min_spread = thresholds("efficientnet-lite0")
+    a = keypoints(with_caption(make_cover(first)), tmp_path / "a.jpg")
+    b = keypoints(with_caption(make_cover(second)), tmp_path / "b.jpg")
+    inliers, spread = pair_match([a], 0, [b], 0)
+    assert not (inliers >= min_inliers and spread >= min_spread), (inliers, spread)
+    assert not agree([a, b], Pairs(np.array([0]), np.array([1]), np.array([0.9], np.float32)),
+                     min_inliers, min_spread)[0]
+
+
+@pytest.mark.parametrize("name,seed", [("chelsea", 0), ("coffee", 1), ("rocket", 2)])
+def test_reupload_with_caption_band_still_verifies(tmp_path, name, seed):
+    from tiktok_top10.dedup.calibration import thresholds
+    from tiktok_top10.dedup.verify import pair_match
+
+    _, min_inliers, min_spread = thresholds("efficientnet-lite0")
+    original = with_caption(make_cover(name))
+    a = keypoints(original, tmp_path / "a.jpg")
+    b = keypoints(make_reupload(original, seed, ("caption", "crop", "tone")), tmp_path / "b.jpg")
+    inliers, spread = pair_match([a], 0, [b], 0)
+    assert inliers >= min_inliers and spread >= min_spread, (inliers, spread)
+
+
+def test_spread_of_a_text_line_is_its_height():
+    from tiktok_top10.dedup.verify import spread
+
+    line = np.stack([np.linspace(50, 250, 40), 300 + 30 * (np.arange(40) % 2)], axis=1)
+    assert spread(line) == 30
+    assert spread(np.concatenate([line, [[10.0, 10.0]]])) == 30  # one stray match does not widen it
+    assert spread(line[:1]) == 0
