@@ -3,8 +3,9 @@
 Reads ../shared/reference/seed-crawls at run time (exits 1 when absent), writes re-upload variants of every
 distinct video to a work directory, fingerprints everything with each available backbone, and prints pairwise
 precision/recall and merges of distinct real videos for: the original's rule (global cosine ≥ 0.82), the
-calibrated global threshold alone, and the calibrated threshold + the geometric second look.  ``--sweep`` prints
-the grid the calibrated values were chosen from (highest recall with precision ≥ 0.99 and zero merges).
+calibrated global threshold alone, and the calibrated threshold + the second look (keypoint inliers and pixel
+agreement, ``verify.py``).  ``--sweep`` prints the grid the calibrated values were chosen from (highest recall
+with precision ≥ 0.99 and zero merges).
 """
 
 from __future__ import annotations
@@ -71,26 +72,26 @@ def main(argv: list[str] | None = None) -> int:
         ids = [e.video_id for e in kept]
         pairs = similar_pairs(glob, 0.64)  # the lowest threshold evaluated
         start = time.perf_counter()
-        scores = pair_scores(kps, pairs)  # (inliers, spread in px) of every candidate pair
-        inliers, spread = scores[:, 0], scores[:, 1]
+        scores = pair_scores(kps, pairs)  # (inliers, pixel agreement %) of every candidate pair
+        inliers, agreement = scores[:, 0], scores[:, 1]
         print(f"[{name}] geometric check of {len(pairs)} candidate pairs: {time.perf_counter() - start:.1f} s")
 
-        def evaluate(threshold: float, min_inliers: int | None, min_spread: int = 0) -> dict:
+        def evaluate(threshold: float, min_inliers: int | None, min_agreement: int = 0) -> dict:
             mask = pairs.similarity >= threshold
             if min_inliers is not None:
-                mask &= (inliers >= min_inliers) & (spread >= min_spread)
+                mask &= (inliers >= min_inliers) & (agreement >= min_agreement)
             return pair_metrics(ids, connected_groups(len(ids), pairs.select(mask)))
 
         cal = CALIBRATION[name]
-        geo = f"inliers>={cal['min_inliers']} spread>={cal['min_spread']}px"
+        geo = f"inliers>={cal['min_inliers']} agreement>={cal['min_agreement']}%"
         chosen = f"calibrated cos>={cal['threshold']} + {geo}"
         rows = {
             f"original rule: cos>={ORIGINAL_THRESHOLD}": evaluate(ORIGINAL_THRESHOLD, None),
-            f"cos>={ORIGINAL_THRESHOLD} + {geo}": evaluate(ORIGINAL_THRESHOLD, cal["min_inliers"], cal["min_spread"]),
+            f"cos>={ORIGINAL_THRESHOLD} + {geo}": evaluate(ORIGINAL_THRESHOLD, cal["min_inliers"], cal["min_agreement"]),
             f"calibrated cos>={cal['threshold']} alone": evaluate(cal["threshold"], None),
-            f"calibrated cos>={cal['threshold']} + inliers>={cal['min_inliers']} (no spread)":
+            f"calibrated cos>={cal['threshold']} + inliers>={cal['min_inliers']} (no pixel check)":
                 evaluate(cal["threshold"], cal["min_inliers"]),
-            chosen: evaluate(cal["threshold"], cal["min_inliers"], cal["min_spread"]),
+            chosen: evaluate(cal["threshold"], cal["min_inliers"], cal["min_agreement"]),
         }
         print(f"\n[{name}] precision {fp.precision}, {len(ids)} images")
         print(f"{'rule':<62} {'precision':>9} {'recall':>7} {'pairs':>6} {'merges':>6}")
@@ -101,21 +102,21 @@ def main(argv: list[str] | None = None) -> int:
         if worst:
             print("  merged distinct videos:", [tuple(map(str, pair)) for pair in worst[:20]])
         if args.sweep:
-            print("  sweep (threshold | min_inliers/min_spread px: precision recall merges):")
+            print("  sweep (threshold | min_inliers/min_agreement %: precision recall merges):")
             for t in (0.64, 0.68, 0.72, 0.76, 0.82):
-                for c in (0, 40, 48, 56, 64):
-                    line = []
-                    for a in ((None,) if c == 0 else ()) + (40, 50, 60, 70):
+                line = []
+                for a in (10, 15, 20, 30):
+                    for c in (20, 30, 40):
                         m = evaluate(float(t), a, c)
-                        line.append(f"{'-' if a is None else a}/{c}: {m['precision']:.3f} {m['recall']:.3f} "
-                                    f"{m['distinct_video_merges']}")
-                    print(f"  {t:.2f} | " + " | ".join(line))
+                        line.append(f"{a}/{c}: {m['precision']:.3f} {m['recall']:.3f} {m['distinct_video_merges']}")
+                print(f"  {t:.2f} | " + " | ".join(line))
         # the hardest cases, for the record: the weakest re-upload found and the closest distinct pair
         same = np.asarray(ids)[pairs.i] == np.asarray(ids)[pairs.j]
         if same.any() and (~same).any():
             print(f"  re-upload pairs: cosine min {pairs.similarity[same].min():.3f}; distinct pairs: cosine max "
                   f"{pairs.similarity[~same].max():.3f}, inliers max {inliers[~same].max()}, "
-                  f"spread max {spread[~same].max()} px; re-upload spread min {spread[same].min()} px")
+                  f"agreement max {agreement[~same].max()}%; re-uploads' agreement 5th percentile "
+                  f"{np.percentile(agreement[same], 5):.0f}%")
         report[name] = {label: {k: v for k, v in m.items() if k != "merged"} for label, m in rows.items()}
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=2))

@@ -1,4 +1,4 @@
-"""Fingerprint memory: round trip of keypoints, the 7-day window, and published ids read from top10 files."""
+"""Fingerprint memory: round trip of keypoints and grey images, the 7-day window, and published ids read from top10 files."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from tiktok_top10.storage import DayLayout, atomic_write_json
 def _fps(day, n=2):
     rng = np.random.default_rng(day.toordinal())
     kps = [((rng.random((k + 3, 2)).astype(np.float32), rng.integers(0, 255, (k + 3, 32), dtype=np.uint8)),
-            (rng.random((k, 2)).astype(np.float32), rng.integers(0, 255, (k, 32), dtype=np.uint8))) for k in range(n)]
+            (rng.random((k, 2)).astype(np.float32), rng.integers(0, 255, (k, 32), dtype=np.uint8)),
+            rng.integers(0, 255, (9 + k, 5 + 2 * k), dtype=np.uint8)) for k in range(n)]
     return DayFingerprints(day, [f"main/{k}" for k in range(n)], [f"{k:064x}" for k in range(n)],
                            rng.random((n, 8)).astype(np.float32), kps)
 
@@ -26,8 +27,9 @@ def test_round_trip_and_window(tmp_path):
     loaded = memory.load(today)
     original = _fps(today)
     assert loaded.keys == original.keys and np.array_equal(loaded.globals, original.globals)
-    for (a_plain, a_mirror), (b_plain, b_mirror) in zip(loaded.keypoints, original.keypoints):
+    for (a_plain, a_mirror, a_small), (b_plain, b_mirror, b_small) in zip(loaded.keypoints, original.keypoints):
         assert np.array_equal(a_plain[1], b_plain[1]) and np.array_equal(a_mirror[0], b_mirror[0])
+        assert a_small.shape == b_small.shape and np.array_equal(a_small, b_small)
     assert len(memory.recent(today)) == HISTORY_DAYS + 1
     assert len(memory.recent(today, include_today=False)) == HISTORY_DAYS
     assert memory.prune(today) == 2

@@ -24,8 +24,8 @@ def test_template_series_is_not_merged(lite_fingerprinter):
     assert sum(c.origin == "duplicates_storage" for c in covers) == 6
     result = lite_fingerprinter.fingerprint([c.path for c in covers])
     assert len(result) == len(covers) and not result.skipped
-    threshold, min_inliers, min_spread = thresholds("efficientnet-lite0")
-    groups, _ = group_duplicates(result.globals, threshold, verify=verifier(result.keypoints, min_inliers, min_spread))
+    threshold, min_inliers, min_agreement = thresholds("efficientnet-lite0")
+    groups, _ = group_duplicates(result.globals, threshold, verify=verifier(result.keypoints, min_inliers, min_agreement))
     metrics = pair_metrics([c.video_id for c in covers], groups)
     assert metrics["distinct_video_merges"] == 0, metrics["merged"]
     # the same video crawled on 2026-01-10, -11 and -13 is found again

@@ -45,13 +45,13 @@ def test_shared_caption_on_different_photos_does_not_verify(tmp_path, first, sec
     from tiktok_top10.dedup.grouping import Pairs
     from tiktok_top10.dedup.verify import agree, pair_match
 
-    _, min_inliers, min_spread = thresholds("efficientnet-lite0")
+    _, min_inliers, min_agreement = thresholds("efficientnet-lite0")
     a = keypoints(with_caption(make_cover(first)), tmp_path / "a.jpg")
     b = keypoints(with_caption(make_cover(second)), tmp_path / "b.jpg")
-    inliers, spread = pair_match([a], 0, [b], 0)
-    assert not (inliers >= min_inliers and spread >= min_spread), (inliers, spread)
+    inliers, agreement = pair_match([a], 0, [b], 0)
+    assert not (inliers >= min_inliers and agreement >= min_agreement), (inliers, agreement)
     assert not agree([a, b], Pairs(np.array([0]), np.array([1]), np.array([0.9], np.float32)),
-                     min_inliers, min_spread)[0]
+                     min_inliers, min_agreement)[0]
 
 
 @pytest.mark.parametrize("name,seed", [("chelsea", 0), ("coffee", 1), ("rocket", 2)])
@@ -59,18 +59,48 @@ def test_reupload_with_caption_band_still_verifies(tmp_path, name, seed):
     from tiktok_top10.dedup.calibration import thresholds
     from tiktok_top10.dedup.verify import pair_match
 
-    _, min_inliers, min_spread = thresholds("efficientnet-lite0")
+    _, min_inliers, min_agreement = thresholds("efficientnet-lite0")
     original = with_caption(make_cover(name))
     a = keypoints(original, tmp_path / "a.jpg")
     b = keypoints(make_reupload(original, seed, ("caption", "crop", "tone")), tmp_path / "b.jpg")
-    inliers, spread = pair_match([a], 0, [b], 0)
-    assert inliers >= min_inliers and spread >= min_spread, (inliers, spread)
+    inliers, agreement = pair_match([a], 0, [b], 0)
+    assert inliers >= min_inliers and agreement >= min_agreement, (inliers, agreement)
 
 
-def test_spread_of_a_text_line_is_its_height():
-    from tiktok_top10.dedup.verify import spread
+def _small(name: str) -> np.ndarray:
+    from tiktok_top10.dedup.images import keypoint_image
+    from tiktok_top10.dedup.verify import detect
 
-    line = np.stack([np.linspace(50, 250, 40), 300 + 30 * (np.arange(40) % 2)], axis=1)
-    assert spread(line) == 30
-    assert spread(np.concatenate([line, [[10.0, 10.0]]])) == 30  # one stray match does not widen it
-    assert spread(line[:1]) == 0
+    return detect(keypoint_image(make_cover(name)))[2]
+
+
+def test_agreement_is_full_for_the_same_picture_and_low_for_another():
+    from tiktok_top10.dedup.verify import agreement
+
+    same = np.float64([[1, 0, 0], [0, 1, 0]])
+    cat, coffee = _small("chelsea"), _small("coffee")
+    assert agreement(cat, cat, same) == 100
+    assert agreement(cat, coffee[: cat.shape[0], : cat.shape[1]], same) < 10
+    # twice the zoom: no re-upload does that between two covers, whatever the pixels say
+    assert agreement(cat, cat, same * 2.5) == 0
+
+
+def test_agreement_of_flat_covers_is_never_a_match():
+    from tiktok_top10.dedup.verify import agreement
+
+    flat = np.full((256, 144), 128, np.uint8)
+    assert agreement(flat, flat, np.float64([[1, 0, 0], [0, 1, 0]])) == 0
+
+
+def test_half_a_shared_picture_is_not_the_whole_picture():
+    """Two covers that share one region (the same photo in the top half, different bottoms) agree only there."""
+    from tiktok_top10.dedup.calibration import thresholds
+    from tiktok_top10.dedup.verify import agreement
+
+    top, other_bottom = _small("chelsea"), _small("coffee")
+    mixed = top.copy()
+    half = top.shape[0] // 2
+    mixed[half:] = other_bottom[half: top.shape[0], : top.shape[1]]
+    score = agreement(top, mixed, np.float64([[1, 0, 0], [0, 1, 0]]))
+    assert 35 <= score <= 65
+    assert score < 100 and thresholds("efficientnet-lite0")[2] <= 100

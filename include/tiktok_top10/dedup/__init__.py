@@ -1,8 +1,8 @@
 """The dedup stage: which crawled covers show the same video, and which item of each group is kept.
 
 Visual fingerprints (ResNet50 or EfficientNet-Lite0, three views per cover) give candidate pairs by global
-cosine; a geometric second look (keypoints under one similarity transform) rejects covers that merely share a
-template; groups keep the most-viewed item.
+cosine; a second look (keypoints under one similarity transform, then the pixels of the two covers laid on
+each other) rejects covers that merely share a template; groups keep the most-viewed item.
 Heavy imports (torch) happen on first use of these names, not when the package is imported.
 """
 

@@ -56,13 +56,13 @@ def cli_main(argv: list[str]) -> int:
     files, skipped = expand_paths(args.paths)
     try:
         fp = Fingerprinter(args.backbone or settings.backbone, settings.models_dir, args.weights)
-        threshold, min_inliers, min_spread = thresholds(fp.name, args.threshold)
+        threshold, min_inliers, min_agreement = thresholds(fp.name, args.threshold)
         result = fp.fingerprint(files)
     except WeightsError as exc:
         print(f"top10 dedup: {exc}", file=sys.stderr)
         return 2
     skipped.extend(result.skipped)
-    groups, _ = group_duplicates(result.globals, threshold, verify=verifier(result.keypoints, min_inliers, min_spread))
+    groups, _ = group_duplicates(result.globals, threshold, verify=verifier(result.keypoints, min_inliers, min_agreement))
     out = {
         "backbone": fp.name,
         "threshold": threshold,

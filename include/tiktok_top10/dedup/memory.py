@@ -33,7 +33,7 @@ class DayFingerprints:
     keys: list[str]
     digests: list[str]
     globals: np.ndarray
-    keypoints: list  # per item: (plain, mirrored) ORB keypoints
+    keypoints: list  # per item: (plain, mirrored ORB keypoints, small grey image), see verify.detect
 
     @property
     def ids(self) -> list[str]:
@@ -53,12 +53,18 @@ class FingerprintMemory:
 
     def save(self, fps: DayFingerprints) -> Path:
         buf = io.BytesIO()
-        sets = [kp for pair in fps.keypoints for kp in pair]
+        sets = [kp for look in fps.keypoints for kp in look[:2]]
         offsets = np.cumsum([0] + [len(pts) for pts, _ in sets]).astype(np.int64)
-        np.savez(buf, keys=np.asarray(fps.keys, dtype=str), digests=np.asarray(fps.digests, dtype=str),
-                 globals=fps.globals.astype(np.float32), kp_offsets=offsets,
-                 kp_points=np.concatenate([p for p, _ in sets]) if sets else np.zeros((0, 2), np.float32),
-                 kp_descriptors=np.concatenate([d for _, d in sets]) if sets else np.zeros((0, 32), np.uint8))
+        smalls = [look[2] for look in fps.keypoints]
+        shapes = np.asarray([s.shape for s in smalls], np.int64).reshape(-1, 2)
+        # compressed: the grey images are most of the bytes and compress well
+        np.savez_compressed(
+            buf, keys=np.asarray(fps.keys, dtype=str), digests=np.asarray(fps.digests, dtype=str),
+            globals=fps.globals.astype(np.float32), kp_offsets=offsets,
+            kp_points=np.concatenate([p for p, _ in sets]) if sets else np.zeros((0, 2), np.float32),
+            kp_descriptors=np.concatenate([d for _, d in sets]) if sets else np.zeros((0, 32), np.uint8),
+            small_shapes=shapes,
+            small_pixels=np.concatenate([s.ravel() for s in smalls]) if smalls else np.zeros(0, np.uint8))
         return storage.atomic_write_bytes(self.path(fps.day), buf.getvalue())
 
     def load(self, day: dt.date) -> DayFingerprints | None:
@@ -69,10 +75,13 @@ class FingerprintMemory:
             with np.load(path, allow_pickle=False) as data:
                 off, pts, des = data["kp_offsets"], data["kp_points"], data["kp_descriptors"]
                 sets = [(pts[off[k]:off[k + 1]], des[off[k]:off[k + 1]]) for k in range(len(off) - 1)]
+                shapes, pixels = data["small_shapes"], data["small_pixels"]
+                ends = np.cumsum([0] + [int(h) * int(w) for h, w in shapes])
+                smalls = [pixels[ends[k]:ends[k + 1]].reshape(int(h), int(w)) for k, (h, w) in enumerate(shapes)]
                 return DayFingerprints(day, data["keys"].tolist(), data["digests"].tolist(), data["globals"],
-                                       [(sets[2 * k], sets[2 * k + 1]) for k in range(len(sets) // 2)])
+                                       [(sets[2 * k], sets[2 * k + 1], smalls[k]) for k in range(len(smalls))])
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            return None  # a damaged cache file costs a recomputation, never a failed run
+            return None  # a damaged (or older-format) cache file costs a recomputation, never a failed run
 
     def recent(self, day: dt.date, include_today: bool = True) -> list[DayFingerprints]:
         """The stored days within ``HISTORY_DAYS`` before ``day`` (and ``day`` itself for a rerun)."""

@@ -2,8 +2,9 @@
 
 Decides which crawled items show the same video (a re-upload, or the same id crawled in two categories) and
 keeps one per group, the most viewed (contract: docs/architecture.md).  Two covers are the same video when their
-global descriptors are close (cosine ≥ the backbone's calibrated threshold) *and* their keypoints agree under one
-similarity transform (``verify.py``): the first alone merges a creator's template series.  An item without a usable cover is
+global descriptors are close (cosine ≥ the backbone's calibrated threshold) *and* the second look agrees: keypoints
+under one similarity transform, and the pixels over most of both covers once laid on each other (``verify.py``);
+the first alone merges a creator's template series.  An item without a usable cover is
 ``skipped``: it cannot be published.  Fingerprints are reused from earlier days when the cover bytes are the
 same, and items are matched against the last week's published items so re-uploads under a new id are recorded.
 """
@@ -68,7 +69,7 @@ def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str],
     items.sort(key=lambda it: it.key)
 
     fp = fingerprinter or Fingerprinter(settings.backbone, settings.models_dir)
-    threshold, min_inliers, min_spread = thresholds(fp.name, settings.dedup_threshold)
+    threshold, min_inliers, min_agreement = thresholds(fp.name, settings.dedup_threshold)
     memory = FingerprintMemory(settings.data_root, fp.name, fp.choice.weights_sha256)
 
     rows: dict[str, dict] = {}
@@ -128,7 +129,7 @@ def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str],
     # candidate pairs by global cosine, kept when the pictures agree geometrically; the same id is one video
     pairs = similar_pairs(glob, threshold)
     if len(pairs):
-        verified = agree(kps, pairs, min_inliers, min_spread)
+        verified = agree(kps, pairs, min_inliers, min_agreement)
         counts["candidates_rejected_by_geometry"] = int((~verified).sum())
         pairs = pairs.select(verified)
     by_id: dict[str, list[int]] = {}
@@ -150,7 +151,7 @@ def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str],
                 sim = float(np.clip(glob[k] @ glob[best], -1.0, 1.0))
                 rows[ok[k][0].key].update(status="duplicate", duplicate_of=kept_key, similarity=round(sim, 4))
 
-    history_matches = _match_history(settings, memory, day, ok, glob, kps, threshold, (min_inliers, min_spread), rows)
+    history_matches = _match_history(settings, memory, day, ok, glob, kps, threshold, (min_inliers, min_agreement), rows)
 
     ordered = [rows[k] for k in sorted(rows)]
     status = Counter(r["status"] for r in ordered)
@@ -163,7 +164,7 @@ def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str],
         "precision": fp.precision,
         "threshold": threshold,
         "min_inliers": min_inliers,
-        "min_spread": min_spread,
+        "min_agreement": min_agreement,
         "categories": list(categories),
         "missing_categories": missing_categories,
         "items": len(ordered),

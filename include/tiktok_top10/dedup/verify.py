@@ -1,18 +1,23 @@
-"""The second look at a candidate pair: is it the same picture, geometrically?
+"""The second look at a candidate pair: is it the same picture?
 
 A creator's template series (4-split grids, "TOP7" compilation covers) shares layout, colours and text, so the
 global descriptors of two *different* videos come out close (cosine up to ~0.9 on the reference covers, above
 many real re-uploads).  A re-upload is the same pixels moved by a similarity transform (crop, zoom, pad,
-resize, mirror) under overlays.  So: ORB keypoints, ratio-test matches, and the number of matches consistent with
-one similarity transform (RANSAC), in both orientations (mirror).
+resize, mirror) under overlays.  So, in two steps:
 
-Shared overlay text (same caption in the same font, "TOP7" banners) is itself a rigid pattern: its glyph corners
-agree with one similarity transform and can give as many inliers as a real re-upload.  What text cannot fake is
-*extent*: a caption band is a thin strip, while the same photo matches all over the picture.  So the inliers must
-also be spread: the inliers' extent across their narrower axis (5th to 95th percentile, so one stray match
-does not count) must reach ``min_spread`` pixels of the 512-px keypoint image in *both* images (the smaller one
-counts, so a zoomed re-upload is judged on its narrower side).  A one-line caption is ~30-40 px tall; the same
-photo matches over 100+ px.  Calibration: bench/eval_dedup.py.
+1. *Geometry*: ORB keypoints, ratio-test matches, and the matches consistent with one similarity transform
+   (RANSAC), against the other cover as is and mirrored.  At least ``min_inliers`` must agree.
+2. *Pixels*: the transform found lays one cover onto the other; in a grid of cells, a cell agrees when its
+   pixels correlate (NCC, so brightness/contrast edits do not matter).  ``agreement`` is the share of textured
+   cells that agree, counted over the whole of *both* covers (the smaller share counts), and must reach
+   ``min_agreement`` percent.
+
+Step 2 is what tells a re-upload from a template.  Shared overlay text (same caption in the same font) is itself
+a rigid pattern whose glyph corners can give as many RANSAC inliers as a real re-upload — and ORB's strongest
+corners crowd onto text, so a real re-upload's inliers often sit on its caption too.  Counting inliers cannot
+separate the two; laying the pictures on each other can: a re-upload agrees over most of the frame (all but
+its new caption, stickers and cropped margins), a shared caption or banner covers a few cells only.
+Calibration: bench/eval_dedup.py (models/README.md).
 """
 
 from __future__ import annotations
@@ -21,13 +26,23 @@ import os
 
 import numpy as np
 
+from .images import KEYPOINT_LONG_SIDE
+
 N_FEATURES = 500
 RATIO = 0.8
 REPROJECTION_PX = 6.0  # on the 512-px keypoint image
-SPREAD_QUANTILES = (5, 95)  # the extent of a set of inliers, robust to a few stray ones
 RANSAC_SEED = 12345  # OpenCV's RANSAC draws from a global RNG: seed it per call so verdicts are deterministic
+MIN_MATCHES = 10  # ratio-test matches below which no transform is estimated
+SCALE_RANGE = (0.5, 2.0)  # a re-upload's zoom/resize between the keypoint images; beyond is a coincidence
+PIXEL_LONG_SIDE = 256  # the image the pixel check compares: half the 512-px keypoint image, 4x cheaper
+CELL_PX = 16  # pixel-check cell on that image (~1/16 of a cover's width)
+CELL_NCC = 0.6  # a cell agrees above this correlation
+FLAT_STD = 3.0  # cells whose grey levels vary less than this (0-255) are flat: they say nothing either way
+COVERED = 0.9  # a cell is compared only where the transformed cover covers this share of it
 
 Keypoints = tuple  # (points (K, 2) float32, descriptors (K, 32) uint8) for one orientation
+# per cover: (plain Keypoints, mirrored Keypoints, grey image (≤ PIXEL_LONG_SIDE px) uint8)
+CoverLook = tuple
 
 
 def _cv2():
@@ -37,8 +52,9 @@ def _cv2():
     return cv2
 
 
-def detect(gray: np.ndarray) -> tuple[Keypoints, Keypoints]:
-    """ORB keypoints of the image and of its mirror image."""
+def detect(gray: np.ndarray) -> CoverLook:
+    """ORB keypoints of the (512-px) grey cover and of its mirror image, and the small grey image the pixel
+    check compares."""
     cv2 = _cv2()
     orb = cv2.ORB_create(nfeatures=N_FEATURES, fastThreshold=10)
     out = []
@@ -48,84 +64,123 @@ def detect(gray: np.ndarray) -> tuple[Keypoints, Keypoints]:
             out.append((np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)))
         else:
             out.append((np.asarray([k.pt for k in kps], np.float32), des))
-    return out[0], out[1]
+    h, w = gray.shape
+    scale = PIXEL_LONG_SIDE / KEYPOINT_LONG_SIDE
+    small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return out[0], out[1], small
 
 
-def spread(points: np.ndarray) -> int:
-    """Extent in px of ``points`` across their narrower image axis (robust percentiles): a text line is thin."""
-    if len(points) < 2:
-        return 0
-    lo, hi = np.percentile(points, SPREAD_QUANTILES, axis=0)
-    return int(round(float((hi - lo).min())))
-
-
-def match(a: Keypoints, b: Keypoints) -> tuple[int, int]:
-    """(inliers, spread): matches consistent with one similarity transform, and their ``spread`` in the image
-    where they are least spread."""
+def transform(a: Keypoints, b: Keypoints, at_least: int = MIN_MATCHES) -> tuple[int, np.ndarray | None]:
+    """(inliers, 2x3 similarity mapping A's points onto B's) by RANSAC; (0, None) when there is none.  Fewer than
+    ``at_least`` ratio-test matches cannot give that many inliers: RANSAC is skipped, which is most of the cost
+    for the many unrelated candidate pairs."""
     cv2 = _cv2()
     (pa, da), (pb, db) = a, b
     if len(da) < 8 or len(db) < 8:
-        return 0, 0
+        return 0, None
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     good = [m[0] for m in matcher.knnMatch(da, db, k=2) if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
-    if len(good) < 6:
-        return 0, 0
+    if len(good) < max(MIN_MATCHES, at_least):
+        return 0, None
     src = pa[[m.queryIdx for m in good]]
     dst = pb[[m.trainIdx for m in good]]
     cv2.setRNGSeed(RANSAC_SEED)
-    _, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PX,
-                                          maxIters=2000, confidence=0.99)
-    if mask is None:
-        return 0, 0
-    keep = mask.ravel().astype(bool)
-    return int(keep.sum()), min(spread(src[keep]), spread(dst[keep]))
+    matrix, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PX,
+                                               maxIters=2000, confidence=0.99)
+    if matrix is None:
+        return 0, None
+    return int(mask.sum()), matrix
 
 
-def passes(scores: np.ndarray, min_inliers: int, min_spread: int) -> np.ndarray:
-    """Which (inliers, spread) rows verify: enough consistent matches, spread over enough of the picture."""
+def _cells(x: np.ndarray, ny: int, nx: int) -> np.ndarray:
+    return x[: ny * CELL_PX, : nx * CELL_PX].reshape(ny, CELL_PX, nx, CELL_PX).transpose(0, 2, 1, 3).reshape(ny, nx, -1)
+
+
+def _one_way(src: np.ndarray, dst: np.ndarray, matrix: np.ndarray) -> float:
+    """Share of ``dst``'s textured cells that ``src``, moved by ``matrix``, covers and correlates with."""
+    cv2 = _cv2()
+    h, w = dst.shape
+    ny, nx = h // CELL_PX, w // CELL_PX
+    if ny == 0 or nx == 0:
+        return 0.0
+    moved = cv2.warpAffine(src, matrix, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
+    inside = cv2.warpAffine(np.full(src.shape, 1, np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST)
+    a, b = _cells(moved, ny, nx), _cells(dst.astype(np.float32), ny, nx)
+    covered = _cells(inside, ny, nx).mean(-1) >= COVERED
+    a = a - a.mean(-1, keepdims=True)
+    b = b - b.mean(-1, keepdims=True)
+    norm_a, norm_b = np.sqrt((a * a).sum(-1)), np.sqrt((b * b).sum(-1))
+    flat = FLAT_STD * CELL_PX  # = std · sqrt(cell pixels)
+    textured = norm_b > flat
+    if textured.sum() < 8:
+        return 0.0  # too little texture to judge: never a verdict of "same"
+    ncc = (a * b).sum(-1) / np.maximum(norm_a * norm_b, 1e-6)
+    agreeing = (ncc > CELL_NCC) & covered & (norm_a > flat) & textured
+    # over all textured cells, covered or not: a region two covers share cannot pass for the whole picture
+    return float(agreeing.sum() / textured.sum())
+
+
+def agreement(small_a: np.ndarray, small_b: np.ndarray, matrix: np.ndarray) -> int:
+    """Pixel agreement (percent) of two covers under ``matrix`` (found on the 512-px keypoint images), the smaller
+    of the two directions; 0 for a zoom no re-upload makes."""
+    cv2 = _cv2()
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+        return 0
+    m = matrix.astype(np.float64).copy()
+    m[:, 2] *= PIXEL_LONG_SIDE / KEYPOINT_LONG_SIDE  # the same transform between the small images
+    forward = _one_way(small_a, small_b, m)
+    backward = _one_way(small_b, small_a, cv2.invertAffineTransform(m))
+    return int(round(100 * min(forward, backward)))
+
+
+def pair_match(looks: list, i: int, other: list, j: int, enough: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(inliers, agreement %) of A against B as is and against B mirrored: the first orientation that verifies
+    under ``enough`` = (min_inliers, min_agreement) (the mirror is then not tried), else the better one."""
+    plain_a, _, small_a = looks[i]
+    b_plain, b_mirror, small_b = other[j]
+    floor = enough[0] if enough is not None else MIN_MATCHES
+    best = (0, 0)
+    for b_kps, b_small in ((b_plain, small_b), (b_mirror, None)):
+        inliers, matrix = transform(plain_a, b_kps, floor)
+        if matrix is None:
+            continue
+        if b_small is None:
+            b_small = np.ascontiguousarray(small_b[:, ::-1])
+        score = (inliers, agreement(small_a, b_small, matrix))
+        if enough is not None and score[0] >= enough[0] and score[1] >= enough[1]:
+            return score
+        best = max(best, score, key=lambda s: (s[1], s[0]))
+    return best
+
+
+def passes(scores: np.ndarray, min_inliers: int, min_agreement: int) -> np.ndarray:
+    """Which (inliers, agreement %) rows verify."""
     scores = np.asarray(scores).reshape(-1, 2)
-    return (scores[:, 0] >= min_inliers) & (scores[:, 1] >= min_spread)
+    return (scores[:, 0] >= min_inliers) & (scores[:, 1] >= min_agreement)
 
 
-def pair_match(keypoints: list, i: int, other: list, j: int, enough: tuple[int, int] | None = None) -> tuple[int, int]:
-    """Best of the two orientations, A against B as is and against B mirrored: one that verifies under ``enough``
-    (min_inliers, min_spread) if any (the mirror is then skipped when the plain one does), else the one with most
-    inliers."""
-    plain_a = keypoints[i][0]
-    plain = match(plain_a, other[j][0])
-    if enough is not None and plain[0] >= enough[0] and plain[1] >= enough[1]:
-        return plain
-    mirrored = match(plain_a, other[j][1])
-    if enough is not None:
-        ok = [s for s in (plain, mirrored) if s[0] >= enough[0] and s[1] >= enough[1]]
-        if ok:
-            return ok[0]
-    return max(plain, mirrored)
-
-
-def pair_scores(keypoints: list, pairs, others: list | None = None,
+def pair_scores(looks: list, pairs, others: list | None = None,
                 enough: tuple[int, int] | None = None) -> np.ndarray:
-    """(inliers, spread) of every pair as an (N, 2) int array; OpenCV releases the GIL, so pairs are checked on
-    all cores."""
+    """(inliers, agreement %) of every pair as an (N, 2) int array; OpenCV releases the GIL, so pairs are
+    checked on all cores."""
     from concurrent.futures import ThreadPoolExecutor
 
-    other = keypoints if others is None else others
+    other = looks if others is None else others
     work = list(zip(pairs.i.tolist(), pairs.j.tolist()))
     if len(work) < 64:
-        return np.asarray([pair_match(keypoints, i, other, j, enough) for i, j in work],
-                          dtype=np.int32).reshape(-1, 2)
+        return np.asarray([pair_match(looks, i, other, j, enough) for i, j in work], dtype=np.int32).reshape(-1, 2)
     with ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0)))) as pool:
-        scores = pool.map(lambda ij: pair_match(keypoints, ij[0], other, ij[1], enough), work, chunksize=64)
+        scores = pool.map(lambda ij: pair_match(looks, ij[0], other, ij[1], enough), work, chunksize=64)
         return np.asarray(list(scores), dtype=np.int32).reshape(-1, 2)
 
 
-def agree(keypoints: list, pairs, min_inliers: int, min_spread: int, others: list | None = None) -> np.ndarray:
-    """Bool mask of the pairs that verify geometrically."""
-    rule = (min_inliers, min_spread)
-    return passes(pair_scores(keypoints, pairs, others, enough=rule), *rule)
+def agree(looks: list, pairs, min_inliers: int, min_agreement: int, others: list | None = None) -> np.ndarray:
+    """Bool mask of the pairs that verify."""
+    rule = (min_inliers, min_agreement)
+    return passes(pair_scores(looks, pairs, others, enough=rule), *rule)
 
 
-def verifier(keypoints: list, min_inliers: int, min_spread: int, others: list | None = None):
-    """A ``verify`` callable for ``group_duplicates``: keeps pairs with ≥ ``min_inliers`` geometric inliers
-    spread over ≥ ``min_spread`` px."""
-    return lambda pairs: agree(keypoints, pairs, min_inliers, min_spread, others)
+def verifier(looks: list, min_inliers: int, min_agreement: int, others: list | None = None):
+    """A ``verify`` callable for ``group_duplicates``."""
+    return lambda pairs: agree(looks, pairs, min_inliers, min_agreement, others)

@@ -97,7 +97,7 @@ def _photo_crop(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     cw = ch * aspect
     x0 = rng.uniform(0, pw - cw)
     y0 = rng.uniform(0, ph - ch)
-    crop = photo.resize((w, h), Image.Resampling.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
+    crop = _bend(photo.resize((w, h), Image.Resampling.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch)), rng)
     if rng.random() < 0.5:
         crop = ImageOps.mirror(crop)
     arr = np.asarray(crop, dtype=np.float32)
@@ -112,6 +112,22 @@ def _photo_crop(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     gamma = rng.uniform(0.7, 1.4)
     arr = 255.0 * (np.clip(arr, 0, 255) / 255.0) ** gamma
     return _restyle(Image.fromarray(arr.astype(np.uint8), "RGB"), rng)
+
+
+def _bend(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A smooth random warp of its own per scene.  With ~15 stock photos, two *different* videos' crops of one
+    photo would otherwise share pixels up to a similarity transform, i.e. look like a re-upload of each other
+    (recoloured, recaptioned), which no real pair of distinct videos does; re-uploads share their scene's warp."""
+    import cv2
+
+    w, h = img.size
+    gen = np.random.default_rng(rng.getrandbits(32))
+    amplitude = 0.07 * max(w, h)
+    coarse = gen.uniform(-amplitude, amplitude, size=(2, 6, 4)).astype(np.float32)  # (dx, dy) on a 4x6 grid
+    dx, dy = (cv2.resize(c, (w, h), interpolation=cv2.INTER_CUBIC) for c in coarse)
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    out = cv2.remap(np.asarray(img), grid_x + dx, grid_y + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return Image.fromarray(out, "RGB")
 
 
 def _restyle(img: Image.Image, rng: random.Random) -> Image.Image:
