@@ -42,6 +42,87 @@ def test_projected_path_loses_no_pair(monkeypatch):
     assert set(zip(found.i.tolist(), found.j.tolist())) == _brute(x, 0.85)
 
 
+def _spy_tile_widths(monkeypatch):
+    widths = []
+    tiles = grouping._tile_candidates
+
+    def spy(rows, cols, cut, block, triangle):
+        widths.append((rows.shape[1], str(rows.dtype)))
+        return tiles(rows, cols, cut, block, triangle)
+
+    monkeypatch.setattr(grouping, "_tile_candidates", spy)
+    return widths
+
+
+def _exact_path(x, threshold, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(grouping, "PROJECT_ABOVE", 10**9)
+        return similar_pairs(x, threshold, block=256)
+
+
+def _assert_same(found, exact):
+    assert np.array_equal(found.i, exact.i) and np.array_equal(found.j, exact.j)
+    assert np.array_equal(found.similarity, exact.similarity)
+
+
+def _just_above(n, dim, rank, threshold, seed):
+    """Rows in an exact ``rank``-dimensional subspace (so the bound is tight), half of them partners of the other
+    half at a cosine within 0.003 above ``threshold``: what bf16 rounding alone could push below the cut."""
+    rng = np.random.default_rng(seed)
+    embed = np.linalg.qr(rng.standard_normal((dim, rank)))[0]
+    u = rng.standard_normal((n // 2, rank))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    w = rng.standard_normal((n // 2, rank))
+    w -= (w * u).sum(1, keepdims=True) * u
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    c = rng.uniform(threshold + 1e-4, threshold + 0.003, (n // 2, 1))
+    return (np.concatenate([u, c * u + np.sqrt(1 - c**2) * w]) @ embed.T).astype(np.float32)
+
+
+@pytest.mark.parametrize("case", ["planted", "tight", "loose"])
+def test_projected_path_equals_exact_path(monkeypatch, case):
+    rng = np.random.default_rng(5)
+    if case == "planted":
+        x = _planted(1300, 160, 24, seed=6, dups=120)
+        threshold = 0.9
+    elif case == "tight":
+        threshold = 0.8125  # exact in bf16: the cut's own rounding gives no slack
+        x = _just_above(1300, 64, 24, threshold, seed=8)
+    else:
+        # isotropic rows: a 7-dimensional projection keeps almost nothing, so |Ra|·|Rb| ≈ 1 and the bound passes
+        # nearly every pair; a high cost per product column keeps the projection chosen anyway
+        x = rng.standard_normal((1300, 96)).astype(np.float32)
+        x[1::7] = x[0::7][: len(x[1::7])] + rng.uniform(0.1, 1.0, (len(x[1::7]), 1)).astype(np.float32) * \
+            rng.standard_normal((len(x[1::7]), 96)).astype(np.float32)
+        threshold = 0.6
+        monkeypatch.setattr(grouping, "PROJECT_DIM", 7)
+        monkeypatch.setattr(grouping, "MAC_COST", 1.0)
+    exact = _exact_path(x, threshold, monkeypatch)
+    widths = _spy_tile_widths(monkeypatch)
+    monkeypatch.setattr(grouping, "PROJECT_ABOVE", 500)
+    found = similar_pairs(x, threshold, block=256)
+    assert len(widths) == 1 and widths[0][1] == "torch.bfloat16" and widths[0][0] < x.shape[1]  # projected
+    _assert_same(found, exact)
+    assert set(zip(found.i.tolist(), found.j.tolist())) == _brute(x, threshold)
+    assert len(found) > 30
+
+
+def test_full_dimension_fallback_equals_exact_path(monkeypatch):
+    # no low-dimensional structure: ≤ 31 of 128 isotropic dimensions bound almost nothing, so the cost model
+    # falls back to full-dimension bf16 products
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((900, 128)).astype(np.float32)
+    x[1::5] = x[0::5][: len(x[1::5])] + 0.5 * rng.standard_normal((len(x[1::5]), 128)).astype(np.float32)
+    exact = _exact_path(x, 0.7, monkeypatch)
+    widths = _spy_tile_widths(monkeypatch)
+    monkeypatch.setattr(grouping, "PROJECT_ABOVE", 100)
+    monkeypatch.setattr(grouping, "PROJECT_DIM", 31)
+    found = similar_pairs(x, 0.7, block=128)
+    assert widths == [(128, "torch.bfloat16")]
+    _assert_same(found, exact)
+    assert len(found) > 30
+
+
 def test_cross_set_pairs():
     x = _planted(50, 32, 32, seed=3, dups=0)
     y = np.concatenate([x[:3] + 0.001, -x[3:6]])

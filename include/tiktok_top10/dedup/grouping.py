@@ -1,23 +1,46 @@
 """Grouping fingerprints into videos: which pairs are the same video, and which item of a group is kept.
 
-Pairs come from blocked matrix products (no Python pair loops).  For large sets the products run on a PCA
-projection of the descriptors in bf16, and a Cauchy–Schwarz bound on what the projection dropped keeps the
-candidate filter exact: ``cos(a, b) ≤ <Pa, Pb> + |Ra|·|Rb|``, so no pair at or above the threshold is lost; the
-candidates are then rescored exactly in fp32.  Pairs at or above the threshold may then pass a second,
-verifying look (``verify``) before they are joined into groups (connected components).
+Pairs come from tiled matrix products (no Python pair loops) that act as a filter; every candidate a tile lets
+through is rescored exactly in fp32, so a product only has to never drop a pair at or above the threshold.
+
+Small sets (and cross-set comparisons) filter on the exact fp32 products.  Large sets filter on a cheaper
+product: the top ``k`` principal directions ``V`` of a sample plus one coordinate for what they miss.  With
+``Pa = Vᵀa`` and residual ``Ra = a − V·Pa`` (orthogonal to ``V``), ``cos(a, b) = <Pa, Pb> + <Ra, Rb> ≤ <Pa, Pb> +
+|Ra|·|Rb|`` (Cauchy–Schwarz), and ``[Pa, |Ra|]·[Pb, |Rb|]`` is that bound as a single dot product.  It holds for
+any orthonormal ``V`` and any ``k`` — the sample only decides how tight it is — so ``k`` is picked by cost: the
+product's price per pair against the rescoring of the candidates the bound lets through on sample pairs.  The
+bound's products run in bf16 with a margin that covers their rounding (``BF16_MARGIN``).
+
+The heavy loops run on ``torch.get_num_threads()`` Python threads, each with single-threaded torch ops, rather
+than as many small OpenMP regions: on a shared 2-core machine a region waits for its slowest, possibly
+descheduled, thread, and the many small regions of a tile's filter (or of LAPACK) then cost many times their work.
+
+Pairs at or above the threshold may then pass a second, verifying look (``verify``) before they are joined into
+groups (connected components).
 """
 
 from __future__ import annotations
 
+import threading
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
-BLOCK = 1024
-PROJECT_DIM = 256
-PROJECT_ABOVE = 12_000  # below this many rows the exact fp32 products are cheap enough
-BF16_MARGIN = 0.02  # bf16 inputs (8-bit mantissa) perturb a unit-vector dot product by well under this
+BLOCK = 4096  # tile side: big enough to keep the products compute-bound, few enough tiles to keep Python idle
+SEGMENT = 128  # a tile's rows are scanned as segments of this many columns: maxima first, values only where hit
+PROJECT_DIM = 255  # the largest projection tried (k + 1 = 256 columns)
+PROJECT_DIMS = (31, 63, 95, 127, 159, 191, 255)  # k + 1 a multiple of 32, which the bf16 kernels like
+PROJECT_ABOVE = 4_000  # below this many rows the exact fp32 products are cheap enough
+SAMPLE = 4_096  # at most this many rows fit the projection, as many others (two halves) probe its candidate rate
+# bf16 inputs (8-bit mantissa) move a dot product of unit-norm rows by ≤ 2·2⁻⁹ + 2⁻¹⁸ and the bf16 output by
+# ≤ 2⁻⁹ more; fp32 accumulation (~K·2⁻²⁴) and a basis orthonormal only to fp32 precision add ~1e-5: < 0.006 in all
+BF16_MARGIN = 0.008
+# cost model in seconds (2-core AVX-512; only the ratios steer k): a bf16 tile entry costs about ENTRY_COST +
+# K·MAC_COST, rescoring a candidate about RESCORE_COST per input dimension (one fp32 row read from memory)
+ENTRY_COST, MAC_COST, RESCORE_COST = 1.5e-10, 5.0e-12, 2.7e-10
 
 
 @dataclass
@@ -35,80 +58,237 @@ class Pairs:
         return Pairs(self.i[mask], self.j[mask], self.similarity[mask])
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if np.any(norms == 0) or not np.all(np.isfinite(norms)):
+@contextmanager
+def _single_threaded_torch():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(tasks: list[Callable[[], object]]) -> list:
+    """The tasks' results, in order, computed on ``torch.get_num_threads()`` threads (torch ops release the GIL)."""
+    with _single_threaded_torch() as threads:
+        if threads <= 1 or len(tasks) <= 1:
+            return [task() for task in tasks]
+        results: list = [None] * len(tasks)
+        errors: list[BaseException] = []
+        pending = iter(range(len(tasks)))
+        lock = threading.Lock()
+
+        def worker() -> None:
+            import torch
+
+            torch.set_num_threads(1)  # OpenMP's thread count is per calling thread
+            while not errors:
+                with lock:
+                    k = next(pending, None)
+                if k is None:
+                    return
+                try:
+                    results[k] = tasks[k]()
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller below
+                    errors.append(exc)
+
+        workers = [threading.Thread(target=worker, daemon=True) for _ in range(min(threads, len(tasks)))]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        if errors:
+            raise errors[0]
+        return results
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(s, min(s + size, n)) for s in range(0, n, size)]
+
+
+def _unit(x: np.ndarray):
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    norms = torch.empty(t.shape[0], 1)
+    out = torch.empty_like(t)
+
+    def normalise(s, e):
+        torch.linalg.vector_norm(t[s:e], dim=1, keepdim=True, out=norms[s:e])
+        torch.div(t[s:e], norms[s:e], out=out[s:e])
+
+    _run([lambda s=s, e=e: normalise(s, e) for s, e in _chunks(t.shape[0], 8192)])
+    if bool((norms == 0).any()) or not bool(torch.isfinite(norms).all()):
         raise ValueError("fingerprints must be finite and non-zero")
-    return x / norms
+    return out
 
 
 def similar_pairs(fingerprints: np.ndarray, threshold: float, others: np.ndarray | None = None,
                   block: int = BLOCK) -> Pairs:
     """Pairs with cosine ≥ ``threshold``: within ``fingerprints`` (i < j), or between it and ``others``
     (then ``i`` indexes ``fingerprints`` and ``j`` indexes ``others``)."""
-    import torch
-
-    a = torch.from_numpy(_unit(fingerprints))
-    b = a if others is None else torch.from_numpy(_unit(others))
+    a = _unit(fingerprints)
+    b = a if others is None else _unit(others)
     n, m = a.shape[0], b.shape[0]
     if n == 0 or m == 0:
         return Pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    if others is None and n > PROJECT_ABOVE and a.shape[1] > PROJECT_DIM:
+    block = -(-block // SEGMENT) * SEGMENT
+    if others is None and n > PROJECT_ABOVE and threshold - BF16_MARGIN > 0:
         ii, jj = _projected_candidates(a, threshold, block)
     else:
-        ii, jj = _exact_candidates(a, b, threshold, block, triangle=others is None)
-    sims = np.zeros(len(ii), np.float32)
-    for start in range(0, len(ii), 1 << 16):  # rescoring in chunks bounds the gathered rows' memory
-        ii_t, jj_t = torch.from_numpy(ii[start:start + (1 << 16)]), torch.from_numpy(jj[start:start + (1 << 16)])
-        sims[start:start + len(ii_t)] = (a[ii_t] * b[jj_t]).sum(1).numpy()
-    keep = sims >= threshold
-    order = np.lexsort((jj[keep], ii[keep]))
-    return Pairs(ii[keep][order], jj[keep][order], sims[keep][order].astype(np.float32))
-
-
-def _exact_candidates(a, b, threshold, block, triangle):
-    out_i, out_j = [], []
-    for start in range(0, a.shape[0], block):
-        stop = min(start + block, a.shape[0])
-        col0 = start if triangle else 0
-        sims = a[start:stop] @ b[col0:].T
-        if triangle:
-            # keep j > i only: mask the diagonal block's lower triangle and diagonal
-            sims[:, : stop - start].triu_(1)
         # a small slack: the exact rescoring decides; this only must not lose pairs to rounding
-        hit = (sims >= threshold - 1e-5).nonzero()
-        out_i.append((hit[:, 0] + start).numpy())
-        out_j.append((hit[:, 1] + col0).numpy())
-    return np.concatenate(out_i).astype(np.int64), np.concatenate(out_j).astype(np.int64)
+        ii, jj = _tile_candidates(a, b, threshold - 1e-5, block, triangle=others is None)
+    sims = _rescore(a, b, ii, jj)
+    keep = sims >= threshold
+    return Pairs(ii[keep], jj[keep], sims[keep])
 
 
-def _projected_candidates(a, threshold, block):
+def _rescore(a, b, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
+    """Exact fp32 cosines of pairs sorted by ``(i, j)``: a sampled product reads each row once per pair and
+    gathers no copies."""
+    import torch
+
+    def score(s, e):
+        r0, r1 = int(ii[s]), int(ii[e - 1]) + 1
+        crow = torch.from_numpy(np.searchsorted(ii[s:e], np.arange(r0, r1 + 1)).astype(np.int64))
+        pattern = torch.sparse_csr_tensor(crow, torch.from_numpy(jj[s:e]), torch.zeros(e - s),
+                                          size=(r1 - r0, b.shape[0]), check_invariants=False)
+        return torch.sparse.sampled_addmm(pattern, a[r0:r1], b.T, beta=0.0).values().numpy()
+
+    if len(ii) == 0:
+        return np.zeros(0, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta state"
+        return np.concatenate(_run([lambda s=s, e=e: score(s, e) for s, e in _chunks(len(ii), 1 << 17)]))
+
+
+def _tile_candidates(rows, cols, cut: float, block: int, triangle: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)`` with ``rows[i]·cols[j] ≥ cut`` (``j > i`` when ``triangle``), sorted by ``(i, j)``.
+
+    A tile's product goes into a reused buffer that is read once for its segment maxima; only the few segments
+    reaching ``cut`` are looked at value by value, so no per-entry mask is ever written."""
+    import torch
+
+    n, m = rows.shape[0], cols.shape[0]
+    pad = -m % SEGMENT
+    if pad:  # whole segments in every tile; hits in the padding columns are dropped below
+        cols = torch.cat([cols, torch.zeros(pad, cols.shape[1], dtype=cols.dtype)])
+    as_int = cut > 0  # positive floats order like their bit patterns, and integer maxima are much cheaper
+    key_dtype = torch.int16 if rows.dtype == torch.bfloat16 else torch.int32
+    if as_int:
+        key_cut = torch.tensor(cut, dtype=rows.dtype).view(key_dtype).item()
+        if torch.tensor(key_cut, dtype=key_dtype).view(rows.dtype).item() > cut:
+            key_cut -= 1  # the cut rounded to the tile's precision must not sit above the real cut
+    elif rows.dtype == torch.bfloat16:
+        raise ValueError("bf16 tiles need a positive cut")
+    else:
+        key_cut = cut
+    buffers = threading.local()
+
+    def row_block(r0: int) -> tuple[np.ndarray, np.ndarray]:
+        r1 = min(r0 + block, n)
+        if not hasattr(buffers, "tile"):
+            buffers.tile = torch.empty(block * block, dtype=rows.dtype)
+        out_i, out_j = [], []
+        for c0 in range(r0 if triangle else 0, m + pad, block):
+            c1 = min(c0 + block, m + pad)
+            h, w = r1 - r0, c1 - c0
+            tile = torch.mm(rows[r0:r1], cols[c0:c1].T, out=buffers.tile[: h * w].view(h, w))
+            key = (tile.view(key_dtype) if as_int else tile).view(-1, SEGMENT)  # row-major: w // SEGMENT per row
+            segs = (key.amax(1) >= key_cut).nonzero().squeeze(1)
+            if len(segs) == 0:
+                continue
+            hit, col = (torch.index_select(key, 0, segs) >= key_cut).nonzero(as_tuple=True)
+            seg_r, seg_s = np.divmod(segs[hit].numpy(), w // SEGMENT)
+            i = seg_r + r0
+            j = seg_s * SEGMENT + col.numpy() + c0
+            keep = (j < m) & (j > i) if triangle else j < m
+            out_i.append(i[keep])
+            out_j.append(j[keep])
+        if not out_i:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        i, j = np.concatenate(out_i), np.concatenate(out_j)
+        order = np.argsort(i, kind="stable")  # tiles come in column order, each sorted by (i, j)
+        return i[order], j[order]
+
+    # row blocks in order, handed out as workers free up: the triangle's longest rows go first
+    found = _run([lambda r0=r0: row_block(r0) for r0 in range(0, n, block)])
+    return (np.concatenate([f[0] for f in found]).astype(np.int64),
+            np.concatenate([f[1] for f in found]).astype(np.int64))
+
+
+def _principal_basis(fit, q: int):
+    """``q`` orthonormal directions of most energy in the (uncentred: the shared mean is worth capturing)
+    sample, by subspace iteration; orthonormal to fp32 precision (QR), which is all the bound needs."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # a fixed start, and the caller's RNG left alone
+        torch.manual_seed(0)
+        basis = torch.randn(fit.shape[1], q)
+    for _ in range(2):  # the bound is exact whatever the basis: two power steps make it tight enough
+        with _single_threaded_torch():  # LAPACK's many small OpenMP regions stall on a busy machine
+            basis = torch.linalg.qr(basis).Q
+        basis = fit.T @ (fit @ basis)
+    with _single_threaded_torch():
+        basis = torch.linalg.qr(basis).Q
+    scores = fit @ basis
+    with _single_threaded_torch():
+        _, rot = torch.linalg.eigh((scores.T @ scores).double())  # Rayleigh–Ritz: order by energy
+        return torch.linalg.qr(basis @ rot.flip(1).float()).Q
+
+
+def _projected_candidates(a, threshold: float, block: int) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
     n, dim = a.shape
-    sample = a[torch.linspace(0, n - 1, min(n, 8192)).long()]
-    # principal directions of a sample; the bound below makes the filter exact whatever the basis
-    _, _, v = torch.linalg.svd(sample - sample.mean(0), full_matrices=False)
-    basis = v[:PROJECT_DIM].T.contiguous()  # (dim, k), orthonormal columns
-    proj = a @ basis
-    resid = torch.sqrt(torch.clamp(1.0 - (proj * proj).sum(1), min=0.0)) + 1e-4
-    if float(resid.median()) > 0.5:
-        # the descriptors do not live near a low-dimensional subspace: the bound would pass nearly every pair,
-        # so compare in full dimension (bf16 products, same margin, exact rescoring after)
-        proj, resid = a, torch.zeros(n)
-    # the residual norm as one more coordinate: a single product gives <Pa, Pb> + |Ra|·|Rb|, the bound itself
-    aug = torch.cat([proj, resid[:, None]], dim=1).to(torch.bfloat16)
-    cut = torch.tensor(threshold - BF16_MARGIN, dtype=torch.bfloat16)
-    out_i, out_j = [], []
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        hit = (aug[start:stop] @ aug[start:].T >= cut).nonzero().numpy()
-        i, j = hit[:, 0] + start, hit[:, 1] + start
-        keep = j > i  # upper triangle only; hits are few, so filtering them beats masking the block
-        out_i.append(i[keep])
-        out_j.append(j[keep])
-    return np.concatenate(out_i).astype(np.int64), np.concatenate(out_j).astype(np.int64)
+    cut = threshold - BF16_MARGIN
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        perm = torch.randperm(n)
+    size = min(SAMPLE, max(1024, n // 16))  # small sets have little product work to save
+    fit = a[perm[:size]]
+    probe = a[perm[-size:]]  # other rows (the same ones, for small sets): no fitting bias in the estimate
+    top = min(PROJECT_DIM, dim - 1, fit.shape[0])
+    v = _principal_basis(fit, min(top + 16, dim))
+    probe_a, probe_b = probe[0::2], probe[1::2]
+    pa, pb = probe_a @ v[:, :top], probe_b @ v[:, :top]
+    entries = n * (n + block) / 2
+    per_candidate = entries / (probe_a.shape[0] * probe_b.shape[0]) * dim * RESCORE_COST
+
+    def cost(width: int, hits: int) -> float:
+        return entries * (ENTRY_COST + width * MAC_COST) + (hits + 1) * per_candidate
+
+    def passed(k: int) -> int:  # probe pairs the k-dimensional bound lets through
+        bound = torch.outer(_residual(pa[:, :k]), _residual(pb[:, :k]))
+        return int((bound.addmm_(pa[:, :k], pb[:, :k].T) >= cut).sum())
+
+    ks = sorted({k for k in PROJECT_DIMS if k < top} | {top})
+    options = {k: cost(k + 1, hits) for k, hits in zip(ks, _run([lambda k=k: passed(k) for k in ks]))}
+    best_k = min(options, key=options.get)
+    # the full-dimension bf16 product when no projection is tight enough to pay for itself
+    if cost(dim, 0) < options[best_k] and cost(dim, int((probe_a @ probe_b.T >= cut).sum())) < options[best_k]:
+        aug = a.to(torch.bfloat16)
+    else:
+        basis = v[:, :best_k].contiguous()
+        aug = torch.empty(n, best_k + 1, dtype=torch.bfloat16)
+
+        def project(s, e):
+            proj = a[s:e] @ basis
+            # the residual norm as one more coordinate: one product gives <Pa, Pb> + |Ra|·|Rb|, the bound itself
+            aug[s:e, :best_k] = proj
+            aug[s:e, best_k] = _residual(proj)
+
+        _run([lambda s=s, e=e: project(s, e) for s, e in _chunks(n, 8192)])
+    return _tile_candidates(aug, aug, cut, block, triangle=True)
+
+
+def _residual(proj):
+    """|Ra| = sqrt(1 − |Pa|²) for unit rows, rounded up: +1e-5 covers fp32 error in |a|² and |Pa|² (~1e-6)."""
+    import torch
+
+    return torch.sqrt(torch.clamp(1.0 - (proj * proj).sum(1), min=0.0) + 1e-5)
 
 
 def connected_groups(n: int, pairs: Pairs) -> list[list[int]]:
