@@ -43,7 +43,7 @@ def _timed_process(code_or_args: list[str], env: dict) -> tuple[float, float, st
     return result["wall"], result["rss"], result["out"]
 
 
-def bench_process(covers: list[Path], backbone: str, env: dict) -> None:
+def bench_process(covers: list[Path], backbone: str, env: dict, weights: Path | None = None, label: str = "") -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         fh.write("\n".join(map(str, covers)))
         listing = fh.name
@@ -52,27 +52,57 @@ def bench_process(covers: list[Path], backbone: str, env: dict) -> None:
                   "from tiktok_top10.dedup.fingerprint import naive_fingerprint; "
                   "import torch; torch.set_num_threads(%d); "
                   "paths=Path(sys.argv[1]).read_text().split(chr(10)); "
-                  "v,_=naive_fingerprint(choose_backbone(sys.argv[2], None), paths); print(len(v))"
+                  "w=Path(sys.argv[3]) if len(sys.argv) > 3 else None; "
+                  "v,_=naive_fingerprint(choose_backbone(sys.argv[2], Path('models'), w), paths); print(len(v))"
                   % len(os.sched_getaffinity(0)))
+    # random-init features put every pair of covers above any calibrated cosine, which would time the second
+    # look on all 20k pairs instead of the fingerprints: such a run compares identical covers only
+    extra = ["--weights", str(weights), "--threshold", "1.0"] if weights else []
     fast_wall, fast_rss, out = _timed_process(
-        [sys.executable, "-m", "tiktok_top10.cli", "dedup", *map(str, covers), "--backbone", backbone, "--json"], env)
+        [sys.executable, "-m", "tiktok_top10.cli", "dedup", *map(str, covers), "--backbone", backbone, *extra, "--json"],
+        env)
     groups = len(json.loads(out)["groups"]) if out.strip().startswith("{") else "?"
-    naive_wall, naive_rss, _ = _timed_process([sys.executable, "-c", naive_code, listing, backbone], env)
+    naive_wall, naive_rss, _ = _timed_process(
+        [sys.executable, "-c", naive_code, listing, backbone, *([str(weights)] if weights else [])], env)
     n = len(covers)
-    print(f"(a) whole process, {n} real covers, {backbone}: top10 dedup {fast_wall:.1f} s ({n / fast_wall:.1f} "
+    print(f"(a) whole process, {n} real covers, {backbone}{label}: top10 dedup {fast_wall:.1f} s ({n / fast_wall:.1f} "
           f"fingerprints/s, {groups} groups) vs naive per-image fp32 loop {naive_wall:.1f} s "
           f"({n / naive_wall:.1f}/s): ratio {naive_wall / fast_wall:.2f}x")
     print(f"(d) peak RSS: top10 dedup {fast_rss:.0f} MB, naive {naive_rss:.0f} MB")
     os.unlink(listing)
 
 
-def bench_pipeline_vs_forward(covers: list[Path], backbone: str) -> None:
+def bench_resnet50_speed(covers: list[Path], env: dict) -> None:
+    """(a) and (b) for the ResNet50 compute as well.  Its ImageNet weights cannot be downloaded here, so unless
+    ``make weights`` has put them under models/, a randomly initialised torchvision ResNet50 state_dict is passed
+    as ``--weights``: the same arithmetic, so the same speed — for timing only, never for a dedup verdict."""
+    from tiktok_top10.config import Settings
+    from tiktok_top10.dedup.backbones import RESNET50_FILE
+
+    real = Settings.from_env().models_dir / RESNET50_FILE
+    if real.is_file():
+        bench_process(covers, "resnet50", env)
+        bench_pipeline_vs_forward(covers, "resnet50")
+        return
+    import torch
+    import torchvision
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "resnet50-random-init.pth"
+        torch.manual_seed(0)
+        torch.save(torchvision.models.resnet50(weights=None).state_dict(), path)
+        label = " (random-init weights, timing only)"
+        bench_process(covers, "resnet50", env, weights=path, label=label + " --threshold 1.0")
+        bench_pipeline_vs_forward(covers, "resnet50", weights=path, label=label)
+
+
+def bench_pipeline_vs_forward(covers: list[Path], backbone: str, weights: Path | None = None, label: str = "") -> None:
     import torch
 
     from tiktok_top10.dedup.fingerprint import Fingerprinter
     from tiktok_top10.dedup.images import load_views
 
-    fp = Fingerprinter(backbone)
+    fp = Fingerprinter(backbone, weights=weights)
     fp.fingerprint(covers[:fp.batch_size])  # warm-up: weights loaded, kernels chosen
     start = time.perf_counter()
     fp.fingerprint(covers)
@@ -84,12 +114,12 @@ def bench_pipeline_vs_forward(covers: list[Path], backbone: str) -> None:
         fp.embed_views(batch)
     forward_rate = rounds * fp.batch_size / (time.perf_counter() - start)
     sample = covers[:32]
-    fp32 = Fingerprinter(backbone, precision="fp32").fingerprint(sample).globals
+    fp32 = Fingerprinter(backbone, weights=weights, precision="fp32").fingerprint(sample).globals
     low = fp.fingerprint(sample).globals
     cos = (fp32 * low).sum(1)
     print(f"    {fp.precision} vs fp32 descriptors on {len(sample)} covers: cosine min {cos.min():.5f}, "
           f"mean {cos.mean():.5f}")
-    print(f"(b) pipeline {pipeline_rate:.1f} covers/s vs bare forward on pre-decoded tensors {forward_rate:.1f} "
+    print(f"(b) {fp.name}{label}: pipeline {pipeline_rate:.1f} covers/s vs bare forward on pre-decoded tensors {forward_rate:.1f} "
           f"covers/s ({fp.precision}, batch {fp.batch_size}, {torch.get_num_threads()} threads): "
           f"ratio {pipeline_rate / forward_rate:.2f}")
 
@@ -121,12 +151,17 @@ def bench_grouping(threshold: float) -> None:
     per_pair = (time.perf_counter() - start) / (len(rows) * (len(rows) - 1) / 2)
     for n in (10_000, 100_000):
         x = synthetic_fingerprints(n, seed=n)
-        start = time.perf_counter()
-        groups, pairs = group_duplicates(x, threshold)
-        took = time.perf_counter() - start
+        runs = []
+        for _ in range(3):  # a shared 2-core machine is noisy: the median of three
+            start = time.perf_counter()
+            groups, pairs = group_duplicates(x, threshold)
+            runs.append(time.perf_counter() - start)
+        took = float(np.median(runs))
         naive = per_pair * n * (n - 1) / 2
-        print(f"(c) grouping {n} x 2048-d: {took:.2f} s, {len(groups)} groups, {len(pairs)} pairs; "
-              f"O(n²) Python loop extrapolated {naive:.0f} s: ratio {naive / took:.0f}x")
+        print(f"(c) grouping {n} x 2048-d: {took:.2f} s median (runs {', '.join(f'{r:.2f}' for r in runs)}), "
+              f"{len(groups)} groups, {len(pairs)} pairs; O(n²) Python loop extrapolated {naive:.0f} s: "
+              f"ratio {naive / took:.0f}x; peak RSS so far "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
         del x
 
 
@@ -180,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"real covers absent ({SEED}): (a), (b), (e) skipped")
     if covers and "a" in parts:
         bench_process(covers, args.backbone, env)
+        if "resnet50" not in args.backbone:
+            bench_resnet50_speed(covers, env)
     if covers and "b" in parts:
         bench_pipeline_vs_forward(covers, args.backbone)
     if "c" in parts:

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  merged distinct videos:", [tuple(map(str, pair)) for pair in worst[:20]])
         if args.sweep:
             print("  sweep (threshold | min_inliers/min_agreement %: precision recall merges):")
-            for t in (0.64, 0.68, 0.72, 0.76, 0.82):
+            for t in (0.64, 0.68, 0.72, 0.74, 0.76, 0.82):
                 line = []
                 for a in (10, 15, 20, 30):
                     for c in (20, 30, 40):

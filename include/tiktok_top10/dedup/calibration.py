@@ -11,7 +11,7 @@ from __future__ import annotations
 ORIGINAL_THRESHOLD = 0.82
 
 CALIBRATION: dict[str, dict[str, float]] = {
-    "efficientnet-lite0": {"threshold": 0.68, "min_inliers": 15, "min_agreement": 30},
+    "efficientnet-lite0": {"threshold": 0.74, "min_inliers": 15, "min_agreement": 30},
     # not calibrated here (its weights cannot be downloaded offline): the original's threshold and the same
     # second look, which does not depend on the backbone
     "resnet50": {"threshold": ORIGINAL_THRESHOLD, "min_inliers": 15, "min_agreement": 30},
