@@ -1,4 +1,5 @@
-"""Fingerprint memory: round trip of keypoints and grey images, the 7-day window, and published ids read from top10 files."""
+"""Fingerprint memory: round trip of keypoints and grey images, the 7-day window, and published ids read from
+top10 files."""
 
 from __future__ import annotations
 

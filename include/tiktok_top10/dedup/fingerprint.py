@@ -2,8 +2,8 @@
 
 Decoding (PIL, which releases the GIL) runs in a thread pool ahead of inference, so the next batch is being
 decoded while the current one goes through the backbone.  Inference runs under ``torch.inference_mode`` in
-channels_last with BatchNorm folded into the convolutions, with bf16 autocast where the CPU has native bf16 (AVX512-BF16 or AMX) and a fixed thread count,
-so the numbers do not depend on what else the machine does.
+channels_last with BatchNorm folded into the convolutions, with bf16 autocast where the CPU has native bf16
+(AVX512-BF16 or AMX) and a fixed thread count, so the numbers do not depend on what else the machine does.
 
 Each cover yields
 * a global descriptor: the three views (of the cover with letterbox bars trimmed) GeM-pooled (p = 3), averaged

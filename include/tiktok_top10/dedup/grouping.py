@@ -72,36 +72,16 @@ def _single_threaded_torch():
 
 def _run(tasks: list[Callable[[], object]]) -> list:
     """The tasks' results, in order, computed on ``torch.get_num_threads()`` threads (torch ops release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
     with _single_threaded_torch() as threads:
         if threads <= 1 or len(tasks) <= 1:
             return [task() for task in tasks]
-        results: list = [None] * len(tasks)
-        errors: list[BaseException] = []
-        pending = iter(range(len(tasks)))
-        lock = threading.Lock()
-
-        def worker() -> None:
-            import torch
-
-            torch.set_num_threads(1)  # OpenMP's thread count is per calling thread
-            while not errors:
-                with lock:
-                    k = next(pending, None)
-                if k is None:
-                    return
-                try:
-                    results[k] = tasks[k]()
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller below
-                    errors.append(exc)
-
-        workers = [threading.Thread(target=worker, daemon=True) for _ in range(min(threads, len(tasks)))]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        if errors:
-            raise errors[0]
-        return results
+        # OpenMP's thread count is per calling thread: each worker sets its own
+        with ThreadPoolExecutor(min(threads, len(tasks)), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            return list(pool.map(lambda task: task(), tasks))
 
 
 def _chunks(n: int, size: int) -> list[tuple[int, int]]:
