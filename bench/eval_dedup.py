@@ -11,6 +11,7 @@ with precision ≥ 0.99 and zero merges).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import pickle
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+DEDUP = REPO / "include" / "tiktok_top10" / "dedup"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n[{name}] not evaluated: {exc}")
             report[name] = {"error": str(exc)}
             continue
-        cache = args.work / f"fingerprints-{name}-{fp.choice.weights_sha256[:12]}.pkl"
+        # keyed by the weights and by the code that turns an image into a fingerprint: a change there recomputes
+        code = hashlib.sha256(b"".join((DEDUP / f).read_bytes() for f in ("images.py", "fingerprint.py",
+                                                                          "verify.py", "backbones.py"))).hexdigest()
+        cache = args.work / f"fingerprints-{name}-{fp.choice.weights_sha256[:12]}-{code[:12]}.pkl"
         if cache.is_file():
             result = pickle.loads(cache.read_bytes())
         else:

@@ -83,3 +83,45 @@ def test_missing_file(tmp_path):
     with pytest.raises(UnreadableImage) as info:
         open_rgb(tmp_path / "nope.jpg")
     assert "missing" in info.value.reason
+
+
+def _resize_then_crop(img: Image.Image, short: int | None) -> np.ndarray:
+    """The views as the original cut them: resize the whole image, then crop its center."""
+    if short is None:
+        return np.asarray(img.resize((224, 224), Image.BILINEAR, reducing_gap=2.0))
+    w, h = img.size
+    s = short / min(w, h)
+    r = img.resize((max(short, round(w * s)), max(short, round(h * s))), Image.BILINEAR, reducing_gap=2.0)
+    left, top = (r.width - 224) // 2, (r.height - 224) // 2
+    return np.asarray(r.crop((left, top, left + 224, top + 224)))
+
+
+@pytest.mark.parametrize("size", [(1080, 1920), (720, 1280), (1278, 720)])
+def test_views_cut_from_the_region_equal_resize_then_crop(size):
+    from tiktok_top10.dedup.images import three_views
+
+    img = make_cover("astronaut", size)
+    views = three_views(img)
+    for view, short in zip(views, (256, None, 400)):
+        diff = np.abs(view.astype(np.int16) - _resize_then_crop(img, short))
+        assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 3
+
+
+def test_letterbox_bars_are_cut_before_the_views():
+    from tiktok_top10.dedup.images import content_box, keypoint_image, three_views
+
+    picture = make_cover("coffee", (720, 1280))
+    boxed = Image.new("RGB", (720, 1280 + 2 * 200), (0, 0, 0))
+    boxed.paste(picture, (0, 200))
+    box = content_box(boxed.convert("L"))
+    assert abs(box[1] - 200) <= 16 and abs(box[3] - 1480) <= 16 and box[0] <= 8 and box[2] >= 712
+    # the views of the letterboxed cover within its box are the views of the picture itself
+    diff = np.abs(three_views(boxed, box).astype(np.int16) - three_views(picture).astype(np.int16))
+    assert diff.mean() < 6
+    assert keypoint_image(boxed, box).shape[0] == 512  # the bars do not count towards the long side
+
+
+def test_a_flat_cover_keeps_its_whole_box():
+    from tiktok_top10.dedup.images import content_box
+
+    assert content_box(Image.new("L", (300, 500), 128)) == (0, 0, 300, 500)

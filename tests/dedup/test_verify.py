@@ -104,3 +104,19 @@ def test_half_a_shared_picture_is_not_the_whole_picture():
     score = agreement(top, mixed, np.float64([[1, 0, 0], [0, 1, 0]]))
     assert 35 <= score <= 65
     assert score < 100 and thresholds("efficientnet-lite0")[2] <= 100
+
+
+def test_mirrored_keypoints_match_the_mirror_image():
+    """The mirror set is the cover's keypoints flipped with their descriptors recomputed: it must match what
+    detection on the mirror image finds, under the identity."""
+    from tiktok_top10.dedup.images import keypoint_image
+    from tiktok_top10.dedup.verify import detect, transform
+
+    gray = keypoint_image(make_cover("astronaut"))
+    plain, mirrored, _ = detect(gray)
+    of_mirror_image = detect(np.ascontiguousarray(gray[:, ::-1]))[0]
+    inliers, matrix = transform(of_mirror_image, mirrored)
+    assert inliers >= 0.6 * len(plain[0])
+    assert np.allclose(matrix[:, :2], np.eye(2), atol=0.02) and np.abs(matrix[:, 2]).max() < 3
+    # and the mirrored set is not the plain set: against the unflipped cover it finds no transform
+    assert transform(plain, mirrored)[0] < 0.2 * len(plain[0])

@@ -1,9 +1,13 @@
 """Visual fingerprints of covers: one batched pipeline for the three views of every image.
 
-Decoding (PIL, which releases the GIL) runs in a thread pool ahead of inference, so the next batch is being
-decoded while the current one goes through the backbone.  Inference runs under ``torch.inference_mode`` in
-channels_last with BatchNorm folded into the convolutions, with bf16 autocast where the CPU has native bf16
-(AVX512-BF16 or AMX) and a fixed thread count, so the numbers do not depend on what else the machine does.
+Covers go through in small batches on a few worker threads, one per share of the cores: a worker either decodes
+a batch (PIL and OpenCV release the GIL) or runs one through the backbone with its share of torch threads, so
+decoding overlaps inference without the two fighting for cores (a decode pool beside a 2-thread torch lost a
+quarter of the CPU to OpenMP's spin-waiting workers: 200 covers took 8.4 s and 16.3 CPU-s that way), and the
+first batches decode while torch is still being imported.
+Inference runs under ``torch.inference_mode`` in channels_last with BatchNorm folded into the convolutions, with
+bf16 autocast where the CPU has native bf16 (AVX512-BF16 or AMX) and a fixed thread count, so the numbers do not
+depend on what else the machine does.
 
 Each cover yields
 * a global descriptor: the three views (of the cover with letterbox bars trimmed) GeM-pooled (p = 3), averaged
@@ -56,19 +60,27 @@ class Fingerprints:
 
 
 class Fingerprinter:
-    """Turns image files into ``Fingerprints`` with one backbone, chosen and verified up front."""
+    """Turns image files into ``Fingerprints`` with one backbone, chosen and verified up front.
+
+    ``threads`` cores (default: all this process may use) are split among ``min(threads, MAX_WORKERS)`` workers;
+    more workers would only multiply the activation memory of a batch.  Batches are small (4 covers = 12 views):
+    with 16 covers the largest activations exceed glibc's 32 MB mmap threshold, so every batch page-faulted them
+    in afresh — a quarter of the forward time was spent in the kernel (measured: 30 → 35 covers/s per core)."""
+
+    MAX_WORKERS = 4
+    DECODE_AHEAD = 128  # covers decoded ahead of inference: ~80 MB of views and grey images
 
     def __init__(self, backbone: str = "auto", models_dir: Path | None = None, weights: Path | None = None,
-                 threads: int | None = None, batch_size: int = 16, precision: str = "auto", decode_workers: int = 2):
+                 threads: int | None = None, batch_size: int = 4, precision: str = "auto"):
         from ..config import Settings
 
         self.choice: BackboneChoice = choose_backbone(backbone, models_dir or Settings().models_dir, weights)
         self.threads = threads or max(1, len(os.sched_getaffinity(0)))
+        self.workers = min(self.threads, self.MAX_WORKERS)
         self.batch_size = batch_size
         if precision not in {"auto", "fp32", "bf16"}:
             raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
         self.bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
-        self.decode_workers = decode_workers
         self._model = None
 
     @property
@@ -109,68 +121,85 @@ class Fingerprinter:
             pooled = fmap.clamp(min=1e-6).pow(GEM_P).mean((2, 3)).pow(1.0 / GEM_P).view(n, 3, -1)
             return F.normalize(pooled.mean(1), dim=1)
 
+    @property
+    def threads_per_worker(self) -> int:
+        return max(1, self.threads // self.workers)
+
     def fingerprint(self, paths: Sequence[Path | str]) -> Fingerprints:
-        """Fingerprint ``paths`` in order; unreadable files are skipped with their reason."""
+        """Fingerprint ``paths`` in order; unreadable files are skipped with their reason.
+
+        Decoding does not need torch, so the first ``DECODE_AHEAD`` covers decode while this thread imports torch
+        and loads the weights (2-4 s of a short run); after that, decode and forward tasks alternate on the
+        same workers, decoding staying a bounded number of batches ahead."""
+        from .verify import _cv2
+
+        _cv2()  # OpenCV imported here, not on a worker thread while this one imports torch
+        paths = list(paths)
+        batches = [paths[k:k + self.batch_size] for k in range(0, len(paths), self.batch_size)]
+        ahead = max(self.workers, self.DECODE_AHEAD // self.batch_size)
+        ok_paths: list[str] = []
+        globs, looks, skipped = [], [], []
+
+        def collect(batch_paths, decoded, glob):
+            if glob is not None:
+                globs.append(glob)
+            for path, item in zip(batch_paths, decoded):
+                if isinstance(item, UnreadableImage):
+                    skipped.append({"path": str(path), "reason": item.reason})
+                else:
+                    ok_paths.append(str(path))
+                    looks.append(item)
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="fingerprint") as pool:
+            try:
+                decoding = deque(pool.submit(self._decode_batch, b) for b in batches[:ahead])
+                self._load()
+                forwards: deque = deque()
+                for k, batch in enumerate(batches):
+                    forwards.append(pool.submit(self._embed_batch, batch, decoding.popleft().result()))
+                    if k + ahead < len(batches):
+                        decoding.append(pool.submit(self._decode_batch, batches[k + ahead]))
+                    while forwards and forwards[0].done():
+                        collect(*forwards.popleft().result())
+                while forwards:
+                    collect(*forwards.popleft().result())
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # bad weights: do not decode the rest first
+                raise
         import torch
 
-        self._load()
-        ok_paths: list[str] = []
-        globs, kps, skipped = [], [], []
-        batch_paths: list[str] = []
-        batch_views: list[np.ndarray] = []
-
-        def flush():
-            if batch_views:
-                globs.append(self.embed_views(np.concatenate(batch_views)))
-                ok_paths.extend(batch_paths)
-                batch_paths.clear()
-                batch_views.clear()
-
-        for path, decoded in self._decoded(paths):
-            if isinstance(decoded, UnreadableImage):
-                skipped.append({"path": str(path), "reason": decoded.reason})
-                continue
-            views, keypoints = decoded
-            batch_paths.append(str(path))
-            batch_views.append(views)
-            kps.append(keypoints)
-            if len(batch_views) >= self.batch_size:
-                flush()
-        flush()
         dim = globs[0].shape[1] if globs else 0
         return Fingerprints(
             paths=ok_paths,
             globals=torch.cat(globs).numpy() if globs else np.zeros((0, dim), np.float32),
-            keypoints=kps,
+            keypoints=looks,
             skipped=skipped,
         )
 
-    def _decoded(self, paths: Iterable[Path | str]):
-        """Yield ``(path, views | UnreadableImage)`` in input order, decoding a bounded window ahead."""
-
+    @staticmethod
+    def _decode_batch(paths: list) -> list:
+        """Per path: ``(views, look)`` or the ``UnreadableImage`` saying why not."""
         from .verify import detect
 
-        def decode(path):
-            # decoding and keypoint detection release the GIL: they overlap with inference
+        decoded = []
+        for path in paths:
             try:
                 views, gray = decode_cover(path)
-                return views, detect(gray)
+                decoded.append((views, detect(gray)))
             except UnreadableImage as exc:
-                return exc
+                decoded.append(exc)
             except MemoryError:
-                return UnreadableImage(path, "too large to decode in memory")
+                decoded.append(UnreadableImage(path, "too large to decode in memory"))
+        return decoded
 
-        window = max(2, 2 * self.batch_size)
-        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="cover-decode") as pool:
-            pending: deque = deque()
-            for path in paths:
-                pending.append((path, pool.submit(decode, path)))
-                if len(pending) >= window:
-                    p, fut = pending.popleft()
-                    yield p, fut.result()
-            while pending:
-                p, fut = pending.popleft()
-                yield p, fut.result()
+    def _embed_batch(self, paths: list, decoded: list):
+        """``(paths, [look | UnreadableImage], globals)``; the views are dropped once embedded."""
+        import torch
+
+        torch.set_num_threads(self.threads_per_worker)  # this worker's share; OpenMP keeps it per thread
+        views = [d[0] for d in decoded if not isinstance(d, UnreadableImage)]
+        glob = self.embed_views(np.concatenate(views)) if views else None
+        return paths, [d if isinstance(d, UnreadableImage) else d[1] for d in decoded], glob
 
 
 def naive_fingerprint(choice: BackboneChoice, paths: Sequence[Path | str]) -> tuple[np.ndarray, float]:

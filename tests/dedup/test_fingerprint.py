@@ -1,0 +1,42 @@
+"""The fingerprint pipeline: input order, skips and descriptors do not depend on how covers are batched or on how
+many workers share the cores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _inputs(cover_dir: Path) -> list[Path]:
+    # unreadable files in between, so batches mix good and bad covers
+    return sorted(cover_dir.glob("*.jpg")) + sorted((cover_dir / "bad").glob("*.jpg")) + [cover_dir / "missing.jpg"]
+
+
+def test_batching_and_workers_do_not_change_the_result(cover_dir):
+    from tiktok_top10.dedup.fingerprint import Fingerprinter
+
+    paths = _inputs(cover_dir)
+    one = Fingerprinter("efficientnet-lite0", models_dir=Path("/nonexistent"), threads=1, batch_size=1)
+    two = Fingerprinter("efficientnet-lite0", models_dir=Path("/nonexistent"), threads=2, batch_size=3)
+    assert (one.workers, two.workers) == (1, 2)
+    a, b = one.fingerprint(paths), two.fingerprint(paths)
+    assert a.paths == b.paths == [str(p) for p in sorted(cover_dir.glob("*.jpg"))]
+    assert [s["path"] for s in a.skipped] == [s["path"] for s in b.skipped] == [
+        str(p) for p in paths if str(p) not in a.paths]
+    assert a.globals.shape == b.globals.shape == (len(a.paths), a.globals.shape[1])
+    assert np.allclose(np.linalg.norm(a.globals, axis=1), 1.0, atol=1e-5)
+    assert (a.globals * b.globals).sum(1).min() > 0.999
+    for (pa, ma, sa), (pb, mb, sb) in zip(a.keypoints, b.keypoints):
+        assert np.array_equal(pa[1], pb[1]) and np.array_equal(ma[1], mb[1]) and np.array_equal(sa, sb)
+
+
+def test_nothing_to_fingerprint(tmp_path):
+    from tiktok_top10.dedup.fingerprint import Fingerprinter
+
+    fp = Fingerprinter("efficientnet-lite0", models_dir=Path("/nonexistent"))
+    empty = fp.fingerprint([])
+    assert empty.paths == [] and empty.globals.shape[0] == 0
+    (tmp_path / "x.jpg").write_bytes(b"")
+    only_bad = fp.fingerprint([tmp_path / "x.jpg"])
+    assert only_bad.paths == [] and only_bad.skipped[0]["reason"].startswith("empty file")
