@@ -40,3 +40,28 @@ def test_nothing_to_fingerprint(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"")
     only_bad = fp.fingerprint([tmp_path / "x.jpg"])
     assert only_bad.paths == [] and only_bad.skipped[0]["reason"].startswith("empty file")
+
+
+def test_files_with_the_same_bytes_are_fingerprinted_once(cover_dir, tmp_path, monkeypatch, lite_fingerprinter):
+    import shutil
+
+    from tiktok_top10.dedup import fingerprint as module
+
+    day2 = tmp_path / "day2"
+    day2.mkdir()
+    copy = day2 / "astronaut.jpg"
+    shutil.copyfile(cover_dir / "astronaut.jpg", copy)
+    bad_copy = day2 / "empty.jpg"
+    bad_copy.write_bytes(b"")
+    decoded = []
+    real = module.decode_cover
+    monkeypatch.setattr(module, "decode_cover", lambda p: decoded.append(str(p)) or real(p))
+
+    paths = [cover_dir / "astronaut.jpg", cover_dir / "coffee.jpg", cover_dir / "bad" / "empty.jpg", copy, bad_copy]
+    result = lite_fingerprinter.fingerprint(paths)
+    assert sorted(decoded) == sorted(map(str, paths[:3]))  # the copies were not decoded again
+    assert result.paths == [str(paths[0]), str(paths[1]), str(copy)]
+    assert np.array_equal(result.globals[0], result.globals[2])
+    assert result.keypoints[2] is result.keypoints[0]
+    assert [s["path"] for s in result.skipped] == [str(paths[2]), str(bad_copy)]
+    assert all(s["reason"].startswith("empty file") for s in result.skipped)

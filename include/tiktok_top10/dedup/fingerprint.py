@@ -18,6 +18,7 @@ Each cover yields
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -25,7 +26,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -128,13 +129,45 @@ class Fingerprinter:
     def fingerprint(self, paths: Sequence[Path | str]) -> Fingerprints:
         """Fingerprint ``paths`` in order; unreadable files are skipped with their reason.
 
+        Files with the same bytes are decoded and embedded once: the same cover downloaded on several days is one
+        file content (39 of the 200 reference covers repeat an earlier one byte for byte)."""
+        paths = list(paths)
+        first: dict[str, int] = {}
+        unique: list = []
+        source: list[int] = []  # per input path: its index in ``unique``
+        for path in paths:
+            key = _content_key(path)
+            if key is not None and key in first:
+                source.append(first[key])
+                continue
+            if key is not None:
+                first[key] = len(unique)
+            source.append(len(unique))
+            unique.append(path)
+        done = self._fingerprint_files(unique)
+        if len(unique) == len(paths):
+            return done
+        row = {p: k for k, p in enumerate(done.paths)}
+        reason = {s["path"]: s["reason"] for s in done.skipped}
+        ok_paths, rows, skipped = [], [], []
+        for path, k in zip(paths, source):
+            done_path = str(unique[k])
+            if done_path in row:
+                ok_paths.append(str(path))
+                rows.append(row[done_path])
+            else:
+                skipped.append({"path": str(path), "reason": reason[done_path]})
+        return Fingerprints(ok_paths, done.globals[rows], [done.keypoints[k] for k in rows], skipped)
+
+    def _fingerprint_files(self, paths: list) -> Fingerprints:
+        """``fingerprint`` of distinct files.
+
         Decoding does not need torch, so the first ``DECODE_AHEAD`` covers decode while this thread imports torch
         and loads the weights (2-4 s of a short run); after that, decode and forward tasks alternate on the
         same workers, decoding staying a bounded number of batches ahead."""
         from .verify import _cv2
 
         _cv2()  # OpenCV imported here, not on a worker thread while this one imports torch
-        paths = list(paths)
         batches = [paths[k:k + self.batch_size] for k in range(0, len(paths), self.batch_size)]
         ahead = max(self.workers, self.DECODE_AHEAD // self.batch_size)
         ok_paths: list[str] = []
@@ -200,6 +233,15 @@ class Fingerprinter:
         views = [d[0] for d in decoded if not isinstance(d, UnreadableImage)]
         glob = self.embed_views(np.concatenate(views)) if views else None
         return paths, [d if isinstance(d, UnreadableImage) else d[1] for d in decoded], glob
+
+
+def _content_key(path: Path | str) -> str | None:
+    """SHA-256 of the file's bytes; ``None`` when it cannot be read (decoding then says why)."""
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return None
 
 
 def naive_fingerprint(choice: BackboneChoice, paths: Sequence[Path | str]) -> tuple[np.ndarray, float]:
