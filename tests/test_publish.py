@@ -2,6 +2,7 @@ import datetime as dt
 import json
 
 import jsonschema
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -103,3 +104,18 @@ def test_image_base_url_makes_image_file_absolute(settings, make_day):
     entry = read_json(layout.top10_json("main"))[0]
     assert entry["imageFile"] == "https://cdn.example.org/top10/2026-11-22/main/top10/thumbnails/main01.jpg"
     json.dumps(entry)
+
+
+@pytest.mark.parametrize("size,expected", [((2160, 3840), (1080, 1920)), ((3840, 2160), (1920, 1080)),
+                                           ((1080, 1920), (1080, 1920)), ((720, 1280), (720, 1280))])
+def test_thumbnails_larger_than_a_phone_screen_are_scaled_down(settings, make_day, size, expected):
+    items = [{"id": vid, "category": "main", "views": 300_000 - i} for i, vid in enumerate(_ids(2))]
+    layout = make_day(items)
+    big = Image.linear_gradient("L").resize(size).convert("RGB")
+    big.save(layout.raw_dir("main") / "thumbnails" / f"{items[0]['id']}.jpg", quality=90)
+    publish_day(settings.with_overrides(categories=["main"]), DAY)
+    with Image.open(layout.top10_dir("main") / "thumbnails" / "main01.jpg") as img:
+        assert img.format == "JPEG" and img.size == expected
+        # the picture is scaled, not cropped: the gradient still runs from black at the top to white at the bottom
+        column = np.asarray(img.convert("L"))[:, img.width // 2]
+        assert column[:10].mean() < 30 and column[-10:].mean() > 225

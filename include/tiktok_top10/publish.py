@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 JPEG_QUALITY = 90
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 MAX_COVER_PIXELS = 40_000_000  # 8K covers are ~33 MP; beyond this is a decompression bomb, not a cover
+# The app shows thumbnails on a phone: covers larger than a 1080x1920 screen are scaled down to this long side
+# (a 2160x3840 cover re-encoded at full size was ~4x the bytes for no visible difference); smaller ones keep theirs.
+THUMBNAIL_LONG_SIDE = 1920
 
 
 class PublishError(RuntimeError):
@@ -61,12 +64,18 @@ def rank_key(item: VideoItem) -> tuple:
 
 
 def reencode_cover(src: Path) -> bytes:
-    """Decode any image format PIL reads and write a baseline JPEG (deterministic for the same input)."""
+    """Decode any image format PIL reads and write a baseline JPEG, long side at most ``THUMBNAIL_LONG_SIDE``
+    (deterministic for the same input)."""
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = MAX_COVER_PIXELS
     with Image.open(src) as img:
+        if img.format == "JPEG" and max(img.size) >= 2 * THUMBNAIL_LONG_SIDE:
+            img.draft("RGB", (img.width // 2, img.height // 2))  # DCT-domain halving: most of an 8K decode saved
         img.load()
+        if max(img.size) > THUMBNAIL_LONG_SIDE:
+            scale = THUMBNAIL_LONG_SIDE / max(img.size)
+            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
         if img.mode not in ("RGB", "L"):
             # Flatten transparency on white: PNG covers with alpha would otherwise turn black.
             rgba = img.convert("RGBA")
