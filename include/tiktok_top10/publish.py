@@ -73,9 +73,6 @@ def reencode_cover(src: Path) -> bytes:
         if img.format == "JPEG" and max(img.size) >= 2 * THUMBNAIL_LONG_SIDE:
             img.draft("RGB", (img.width // 2, img.height // 2))  # DCT-domain halving: most of an 8K decode saved
         img.load()
-        if max(img.size) > THUMBNAIL_LONG_SIDE:
-            scale = THUMBNAIL_LONG_SIDE / max(img.size)
-            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
         if img.mode not in ("RGB", "L"):
             # Flatten transparency on white: PNG covers with alpha would otherwise turn black.
             rgba = img.convert("RGBA")
@@ -84,6 +81,10 @@ def reencode_cover(src: Path) -> bytes:
             img = background
         elif img.mode == "L":
             img = img.convert("RGB")
+        # scaled after the mode conversion: PIL would scale a palette image with nearest-neighbour only
+        if max(img.size) > THUMBNAIL_LONG_SIDE:
+            scale = THUMBNAIL_LONG_SIDE / max(img.size)
+            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
         out = io.BytesIO()
         img.save(out, format="JPEG", quality=JPEG_QUALITY)
         return out.getvalue()

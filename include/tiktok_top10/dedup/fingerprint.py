@@ -18,7 +18,6 @@ Each cover yields
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -30,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .backbones import BackboneChoice, build_model, choose_backbone
+from .backbones import BackboneChoice, build_model, choose_backbone, sha256_file
 from .images import UnreadableImage, decode_cover
 
 log = logging.getLogger(__name__)
@@ -126,17 +125,18 @@ class Fingerprinter:
     def threads_per_worker(self) -> int:
         return max(1, self.threads // self.workers)
 
-    def fingerprint(self, paths: Sequence[Path | str]) -> Fingerprints:
+    def fingerprint(self, paths: Sequence[Path | str], digests: Sequence[str | None] | None = None) -> Fingerprints:
         """Fingerprint ``paths`` in order; unreadable files are skipped with their reason.
 
         Files with the same bytes are decoded and embedded once: the same cover downloaded on several days is one
-        file content (39 of the 200 reference covers repeat an earlier one byte for byte)."""
+        file content (39 of the 200 reference covers repeat an earlier one byte for byte).  ``digests``, the files'
+        SHA-256 when the caller has them already, spares reading every file twice."""
         paths = list(paths)
+        keys = list(digests) if digests is not None else [_content_key(p) for p in paths]
         first: dict[str, int] = {}
         unique: list = []
         source: list[int] = []  # per input path: its index in ``unique``
-        for path in paths:
-            key = _content_key(path)
+        for path, key in zip(paths, keys, strict=True):
             if key is not None and key in first:
                 source.append(first[key])
                 continue
@@ -238,8 +238,7 @@ class Fingerprinter:
 def _content_key(path: Path | str) -> str | None:
     """SHA-256 of the file's bytes; ``None`` when it cannot be read (decoding then says why)."""
     try:
-        with open(path, "rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
+        return sha256_file(Path(path))
     except OSError:
         return None
 

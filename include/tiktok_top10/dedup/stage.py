@@ -12,7 +12,6 @@ same, and items are matched against the last week's published items so re-upload
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from collections import Counter
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from .. import storage
 from ..config import CATEGORIES, Settings
 from ..models import VideoItem
+from .backbones import sha256_file
 from .calibration import thresholds
 from .memory import DayFingerprints, FingerprintMemory, published_ids
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def _digest(path: Path) -> str | None:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return sha256_file(path)
     except OSError:
         return None
 
@@ -98,7 +98,7 @@ def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str],
         if (it.id, digest) not in known:
             todo_paths.setdefault((it.id, digest), path)
     counts["reused_from_cache"] = sum(1 for it, _, d in usable if (it.id, d) in known)
-    fresh = fp.fingerprint(list(todo_paths.values())) if todo_paths else None
+    fresh = fp.fingerprint(list(todo_paths.values()), digests=[d for _, d in todo_paths]) if todo_paths else None
     if fresh is not None:
         by_path = {p: k for k, p in enumerate(fresh.paths)}
         failed = {s["path"]: s["reason"] for s in fresh.skipped}
