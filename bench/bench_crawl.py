@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         timed_download(covers, policy, work / "warm", 1)  # warm the server's cover cache for both runs
         sequential, ok_seq = timed_download(covers, replace(policy, concurrency=1), work / "seq", args.repeat)
         concurrent, ok_con = timed_download(covers, policy, work / "con", args.repeat)
-        print(f"\n| cover downloads ({len(covers)} covers, best of {args.repeat}) | seconds | covers/s |\n|---|---|---|")
+        print(f"\n| cover downloads ({len(covers)} covers, best of {args.repeat}) | seconds | covers/s |\n"
+              "|---|---|---|")
         print(f"| sequential (baseline) | {sequential:.2f} | {ok_seq / sequential:.0f} |")
         print(f"| concurrent x{policy.concurrency} | {concurrent:.2f} | {ok_con / concurrent:.0f} |")
         print(f"| speed-up | {sequential / concurrent:.2f}x | |")

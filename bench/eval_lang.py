@@ -5,8 +5,16 @@ Reads ../shared/reference at run time (never copied into the repo):
   a hash of caption+nickname so a changed reference is noticed, the label).  Labelling rule: Korean content when
   a reader of Korean only understands the caption, or for a caption with no words the nickname or an all-Korean
   hashtag line; Korean hashtags on a foreign caption do not make it Korean.
-- lingua-testdata: per language the first N sentences, word pairs and single words (ko = Korean, the rest foreign), and the
-  foreign ones again with " #추천" appended — the original's second failure mode.
+- lingua-testdata: per language the first N sentences, word pairs and single words (ko = Korean, the rest foreign),
+  and the foreign ones again with " #추천" appended — the original's second failure mode.
+
+Script-rule groups (issue 17), short captions (single words and word pairs) with Korean hashtags appended
+(``KOREAN_TAGS``), kept out of the labelled table above because the Latin group has no label:
+- foreign script: ja, zh, th (ru is asked for but lingua-testdata has none; the output says so) — scored against
+  "foreign": a caption in its own script is never made Korean by hashtags;
+- Latin script: the Latin-script languages — scored as "decisions unchanged": each decision (Korean or not, and
+  the language named) compared with the same filter built with ``foreign_script_rule=False``, i.e. the rule set
+  before issue 17.  A Korean verdict there is the intended weak-evidence rule ("so good #먹방 #추천").
 
 Configurations: the original's behaviour (raw caption, Hangul placeholder title for untitled videos), the
 normaliser off, on without hashtag evidence, on (the default), and on with lingua's full language set.
@@ -32,6 +40,10 @@ LABELS = Path(__file__).with_name("data") / "seed_labels.jsonl"
 LANGS = ("ko", "ja", "zh", "en", "vi", "th", "id", "es", "tl", "ms", "fr", "de", "pt")
 TRUE_LANGUAGE: dict[int, str] = {}  # id(candidate) → the test set's language, for the language-name column
 PLACEHOLDER_TITLE = "제목 없음"  # stands in for the original's Hangul placeholder on untitled videos
+FOREIGN_SCRIPT_LANGS = ("ja", "zh", "th", "ru")  # each written in a script of its own (kana/Han, Han, Thai, Cyrillic)
+LATIN_SCRIPT_LANGS = ("en", "vi", "id", "es", "tl", "ms", "fr", "de", "pt")
+SHORT_KINDS = ("single-words", "word-pairs")  # short enough that Korean hashtags count as evidence
+KOREAN_TAGS = " #먹방 #추천 #한국"  # the issue's example: three Hangul tags, all of the caption's tags
 
 
 def _json_rows(path: Path) -> list[dict]:
@@ -68,11 +80,50 @@ def lingua_items(reference: Path, kind: str, per_language: int, tag: str = "") -
         if tag and lang == "ko":
             continue
         lines = (reference / "lingua-testdata" / kind / f"{lang}.txt").read_text(encoding="utf-8").splitlines()
-        for line in [l for l in lines if l.strip()][:per_language]:
+        for line in [text for text in lines if text.strip()][:per_language]:
             item = (Candidate(line.strip() + tag, ""), lang == "ko", f"{kind}{' +#추천' if tag else ''}")
             TRUE_LANGUAGE[id(item[0])] = lang
             out.append(item)
     return out
+
+
+def tagged_short_items(reference: Path, langs, per_language: int) -> tuple[list[tuple[Candidate, str]], list[str]]:
+    """Short texts of ``langs`` with ``KOREAN_TAGS`` appended, as (candidate, language); and the langs with no data."""
+    items, missing = [], []
+    for lang in langs:
+        paths = [reference / "lingua-testdata" / kind / f"{lang}.txt" for kind in SHORT_KINDS]
+        if not all(path.is_file() for path in paths):
+            missing.append(lang)
+            continue
+        for path in paths:
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            items += [(Candidate(line + KOREAN_TAGS, ""), lang) for line in lines[:per_language]]
+    return items, missing
+
+
+def evaluate_script_groups(korean_filter: KoreanFilter, rule_off: KoreanFilter, foreign, latin) -> dict[str, dict]:
+    """Per group: n, share decided foreign, share Korean, share whose decision equals ``rule_off``'s.
+
+    Groups: ``foreign-script <lang>`` per language and ``foreign-script all`` (to be 100 % foreign), and
+    ``latin-script all`` (to be 100 % unchanged)."""
+    groups: dict[str, list] = {}
+    for name, items in (("foreign-script", foreign), ("latin-script", latin)):
+        candidates = [c for c, _ in items]
+        pairs = list(zip(korean_filter.decide_many(candidates), rule_off.decide_many(candidates), strict=True))
+        for (_, lang), pair in zip(items, pairs, strict=True):
+            if name == "foreign-script":
+                groups.setdefault(f"{name} {lang}", []).append(pair)
+        groups[f"{name} all"] = pairs
+    return {
+        group: {
+            "n": len(pairs),
+            "foreign": sum(not ours.korean for ours, _ in pairs) / len(pairs),
+            "korean": sum(ours.korean for ours, _ in pairs) / len(pairs),
+            "unchanged": sum((ours.korean, ours.language) == (old.korean, old.language) for ours, old in pairs)
+            / len(pairs),
+        }
+        for group, pairs in groups.items()
+    }
 
 
 def rates(pairs: list[tuple[bool, bool]], named: list[bool]) -> dict:
@@ -95,7 +146,7 @@ def evaluate(name: str, korean_filter: KoreanFilter, items, placeholder: bool = 
     decisions = korean_filter.decide_many(candidates)
     by_slice: dict[str, list[tuple[bool, bool]]] = {}
     named: dict[str, list[bool]] = {}
-    for (candidate, truth, slice_), decision in zip(items, decisions):
+    for (candidate, truth, slice_), decision in zip(items, decisions, strict=True):
         by_slice.setdefault(slice_, []).append((truth, decision.korean))
         if id(candidate) in TRUE_LANGUAGE:
             named.setdefault(slice_, []).append(decision.language == TRUE_LANGUAGE[id(candidate)])
@@ -151,8 +202,35 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - start
         for slice_ in slices:
             r = result[slice_]
-            print(f"| {name} | {slice_} | {r['n']} | {fmt(r['accuracy'])} | {fmt(r['false_korean'])} | {fmt(r['false_foreign'])} | {fmt(r['language_named'])} |")
+            print(f"| {name} | {slice_} | {r['n']} | {fmt(r['accuracy'])} | {fmt(r['false_korean'])} | "
+                  f"{fmt(r['false_foreign'])} | {fmt(r['language_named'])} |")
         print(f"<!-- {name}: {elapsed:.1f}s -->", file=sys.stderr)
+
+    foreign, missing = tagged_short_items(REFERENCE, FOREIGN_SCRIPT_LANGS, args.per_language)
+    latin, _ = tagged_short_items(REFERENCE, LATIN_SCRIPT_LANGS, args.per_language)
+    print(f"\n## Short captions + \"{KOREAN_TAGS.strip()}\" (script rule)\n")
+    print(f"{args.per_language} single words + {args.per_language} word pairs per language; foreign script: "
+          f"{', '.join(lang for lang in FOREIGN_SCRIPT_LANGS if lang not in missing)}; "
+          f"Latin script: {', '.join(LATIN_SCRIPT_LANGS)}")
+    if missing:
+        print(f"not in lingua-testdata, so not evaluated: {', '.join(missing)}")
+    print("target: foreign-script groups 100 % foreign; latin-script 100 % unchanged (same verdict and language as "
+          "the filter with foreign_script_rule=False, the rules before it)\n")
+    print("| configuration | group | n | foreign | Korean | unchanged vs rule off |")
+    print("|---|---|---:|---:|---:|---:|")
+    detectors = [("normaliser on (default)", restricted)]
+    if not args.skip_all_languages:
+        detectors.append(("normaliser on, lingua all 75 languages", every))
+    for name, detector in detectors:
+        for rule_on in (False, True):
+            label = name if rule_on else f"{name}, foreign-script rule off (before)"
+            result = evaluate_script_groups(
+                KoreanFilter(detector, foreign_script_rule=rule_on), KoreanFilter(detector, foreign_script_rule=False),
+                foreign, latin,
+            )
+            for group, r in result.items():
+                print(f"| {label} | {group} | {r['n']} | {fmt(r['foreign'])} | {fmt(r['korean'])} | "
+                      f"{fmt(r['unchanged'])} |")
     return 0
 
 

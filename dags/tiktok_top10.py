@@ -1,13 +1,16 @@
 """
 ### tiktok_top10 — the daily Korean TikTok Top-10 per category
 
-`crawl` (one mapped task per category) → `dedup` (visual fingerprints, all categories together) →
+`resolve_run` (Params + environment → the run spec) → `should_run` (the 12:00 run only redoes an incomplete
+day) → `crawl` (one mapped task per category) → `dedup` (visual fingerprints, all categories together) →
 `language` (Korean content only) → `rank_and_publish` (`<day>/<category>/top10/`, `manifest.json`) →
-`archive_and_cleanup` (residual archive, 3-day retention) → `verify_day_complete`.
+`archive_and_cleanup` (residual archive, 3-day retention) and `verify_day_complete` (fails a partial day; its
+`tiktok_top10_published` Asset event means "published completely").
 
-Runs at 00:00 and 12:00 Asia/Seoul. The 12:00 run redoes the day only when that day's manifest is not
-`complete` (the 00:00 run failed or published partially); otherwise it ends skipped. The day worked on is the
-run's logical date in Asia/Seoul. XComs carry file paths only; the work itself is in `tiktok_top10.*`.
+Runs at 00:00 and 12:00 Asia/Seoul; the day worked on is the run's logical date in Asia/Seoul.  Each task gets
+the run spec and its upstream task's result (paths, status, counts: `tiktok_top10.contracts`) and reads the
+paths it is given.  Failures retry by kind (`tiktok_top10.retries`): configuration, "nothing found", login and
+region problems fail at once, anti-bot blocks retry after a long delay, network errors back off.
 """
 
 from __future__ import annotations
@@ -15,37 +18,34 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from airflow.sdk import Asset, MultipleCronTriggerTimetable, Param, dag, task
-from airflow.sdk.definitions.context import get_current_context
+from airflow.sdk import (
+    Asset,
+    ExceptionRetryPolicy,
+    MultipleCronTriggerTimetable,
+    Param,
+    RetryAction,
+    RetryRule,
+    dag,
+    task,
+)
 
-from tiktok_top10.config import CATEGORIES, KST, SOURCES, Settings
+from tiktok_top10.config import BACKBONES, CATEGORIES, DETECTORS, KST, SOURCES, Settings
+from tiktok_top10.retries import RETRY_NEVER, retry_classes
 
 DAG_ID = "tiktok_top10"
 PUBLISHED = Asset(name="tiktok_top10_published", uri="file:///tiktok-top10/published")
 SOURCES_VARIABLE = "tiktok_top10_sources"
 TIKTOK_CONNECTION = "tiktok_default"
 
-DEFAULT_SOURCE = os.environ.get("TIKTOK_TOP10_SOURCE", "demo")
+# The environment sets the Params' defaults when the DAG is parsed; a trigger's conf overrides them per run.
+ENVIRONMENT = Settings.from_env()
 
-
-def _settings() -> Settings:
-    """Settings from the environment with this run's Params applied."""
-    params = get_current_context()["params"]
-    return Settings.from_env().with_overrides(
-        categories=params["categories"],
-        source=params["source"],
-        min_views=params["min_views"],
-        top_n=params["top_n"],
-    )
-
-
-def _day() -> dt.date:
-    """The run's partition: its logical date in Seoul (manual runs without one use run_after)."""
-    from tiktok_top10.storage import partition_date
-
-    context = get_current_context()
-    when = context.get("logical_date") or context["dag_run"].run_after
-    return partition_date(when)
+RETRY_POLICY = ExceptionRetryPolicy(rules=[
+    RetryRule(exception=list(row.exceptions),
+              action=RetryAction.FAIL if row.retry == RETRY_NEVER else RetryAction.RETRY,
+              retry_delay=row.delay, reason=row.reason)
+    for row in retry_classes()
+])
 
 
 @dag(
@@ -63,94 +63,120 @@ def _day() -> dt.date:
         "retry_exponential_backoff": True,
         "max_retry_delay": dt.timedelta(minutes=20),
         "execution_timeout": dt.timedelta(minutes=45),
+        "retry_policy": RETRY_POLICY,
     },
     params={
-        "categories": Param(list(CATEGORIES), type="array", items={"type": "string", "enum": list(CATEGORIES)},
-                            minItems=1, uniqueItems=True, description="Categories to crawl and publish"),
-        "source": Param(DEFAULT_SOURCE, type="string", enum=list(SOURCES),
+        "categories": Param(list(ENVIRONMENT.categories), type="array",
+                            items={"type": "string", "enum": list(CATEGORIES)}, minItems=1, uniqueItems=True,
+                            description="Categories to crawl and publish ($TIKTOK_TOP10_CATEGORIES sets the default)"),
+        "source": Param(ENVIRONMENT.source, type="string", enum=list(SOURCES),
                         description="demo: the bundled TikTok stand-in; tiktok: www.tiktok.com"),
-        "min_views": Param(100_000, type="integer", minimum=0, description="Items below this view count are dropped"),
-        "top_n": Param(10, type="integer", minimum=1, maximum=50, description="Entries per category"),
+        "min_views": Param(ENVIRONMENT.min_views, type="integer", minimum=0,
+                           description="Items below this view count are dropped"),
+        "top_n": Param(ENVIRONMENT.top_n, type="integer", minimum=1, maximum=50, description="Entries per category"),
+        "detector": Param(ENVIRONMENT.detector, type="string", enum=list(DETECTORS),
+                          description="Language detector: lingua (offline), google, auto (google with credentials)"),
+        "backbone": Param(ENVIRONMENT.backbone, type="string", enum=list(BACKBONES),
+                          description="Cover fingerprint network for dedup"),
     },
 )
 def tiktok_top10():
+    @task
+    def resolve_run(params: dict | None = None, logical_date: dt.datetime | None = None, dag_run=None) -> dict:
+        """Params (trigger conf over the environment's defaults) + the environment → the run spec, once."""
+        from tiktok_top10.contracts import RunSpec
+
+        when = logical_date or dag_run.run_after  # a manual run without a logical date works on its run_after
+        spec = RunSpec.resolve(params or {}, when, Settings.from_env())
+        print(f"run spec: {spec.to_dict()}")
+        return spec.to_dict()
+
     @task.short_circuit(ignore_downstream_trigger_rules=True)
-    def should_run() -> bool:
-        """The 12:00 run is a fallback: it works only if the day is not already completely published."""
+    def should_run(spec: dict) -> list[str]:
+        """The categories to crawl, or none (everything after is skipped) when this is the 12:00 fallback and
+        the day is already published completely."""
+        from tiktok_top10.contracts import RunSpec
         from tiktok_top10.publish import day_is_published
 
-        context = get_current_context()
-        when = (context.get("logical_date") or context["dag_run"].run_after).astimezone(KST)
-        settings = _settings()
-        if (when.hour, when.minute) == (12, 0) and day_is_published(settings, _day(), settings.categories):
-            print(f"{_day()} is already published completely; the 12:00 fallback has nothing to do")
-            return False
-        return True
-
-    @task
-    def plan_categories() -> list[str]:
-        return list(_settings().categories)
+        run = RunSpec.from_dict(spec)
+        if run.fallback_run and day_is_published(run.settings(), run.partition, run.categories):
+            print(f"{run.day} is already published completely; the 12:00 fallback has nothing to do")
+            return []
+        return list(run.categories)
 
     @task(map_index_template="{{ category }}", max_active_tis_per_dagrun=2)
-    def crawl(category: str) -> str:
+    def crawl(spec: dict, category: str) -> dict:
+        from tiktok_top10.contracts import CrawlResult, RunSpec
         from tiktok_top10.crawl import run_crawl
 
-        return str(run_crawl(_settings(), _day(), category, sources_override=_sources_override(), cookies=_tiktok_cookies()))
+        run = RunSpec.from_dict(spec)
+        items = run_crawl(run.settings(), run.partition, category, sources_override=_sources_override(),
+                          cookies=_tiktok_cookies())
+        return CrawlResult.from_items_path(category, items).to_dict()
 
     @task(trigger_rule="all_done")
-    def dedup(crawled: list[str | None]) -> str:
+    def dedup(spec: dict, crawled: list[dict | None]) -> dict:
         """Runs when every crawl is done, failed or not: one blocked category must not lose the others."""
-        from tiktok_top10.dedup import run_dedup
+        from tiktok_top10.contracts import RunSpec, crawled_paths
+        from tiktok_top10.dedup.stage import dedup_day
 
-        settings = _settings()
-        return str(run_dedup(settings, _day(), list(settings.categories)))
+        run = RunSpec.from_dict(spec)
+        return dedup_day(run.settings(), run.partition, crawled_paths(list(crawled)), run.layout.work_dir,
+                         run.categories).to_dict()
 
     @task
-    def language(dedup_path: str) -> str:
-        from tiktok_top10.language import credentials_from_airflow, run_language
+    def language(spec: dict, deduped: dict) -> dict:
+        from pathlib import Path
 
-        return str(run_language(_settings(), _day(), google_credentials=credentials_from_airflow()))
+        from tiktok_top10.contracts import DedupResult, RunSpec
+        from tiktok_top10.language import credentials_from_airflow
+        from tiktok_top10.language.stage import decide_day
+
+        run = RunSpec.from_dict(spec)
+        upstream = DedupResult.from_dict(deduped)
+        # the verdicts go beside the dedup output they extend: the work folder is where dedup wrote
+        return decide_day(run.settings(), upstream, Path(upstream.dedup_path).parent,
+                          google_credentials=credentials_from_airflow()).to_dict()
+
+    @task
+    def rank_and_publish(spec: dict, decided: dict, dag_run=None) -> dict:
+        from tiktok_top10.contracts import LanguageResult, RunSpec
+        from tiktok_top10.publish import publish
+
+        run = RunSpec.from_dict(spec)
+        run_info = ({"dag_id": dag_run.dag_id, "run_id": dag_run.run_id, "run_type": str(dag_run.run_type)}
+                    if dag_run is not None else {})
+        return publish(run.settings(), run.partition, LanguageResult.from_dict(decided), run.categories,
+                       run_info=run_info).to_dict()
+
+    @task
+    def archive_and_cleanup(spec: dict, published: dict) -> dict:
+        from tiktok_top10.contracts import PublishResult, RunSpec
+        from tiktok_top10.retention import archive
+
+        run = RunSpec.from_dict(spec)
+        return archive(run.settings(), run.partition, PublishResult.from_dict(published)).to_dict()
 
     @task(outlets=[PUBLISHED])
-    def rank_and_publish(language_path: str) -> str:
-        from tiktok_top10.publish import publish_day
-        from tiktok_top10.storage import read_json
+    def verify_day_complete(published: dict, outlet_events=None) -> dict:
+        """Fails a partial day (no retry: the 12:00 run redoes it); only a complete day emits the Asset event."""
+        from airflow.sdk.exceptions import AirflowFailException
 
-        context = get_current_context()
-        settings = _settings()
-        run = context["dag_run"]
-        manifest = publish_day(settings, _day(), list(settings.categories),
-                               run_info={"dag_id": run.dag_id, "run_id": run.run_id, "run_type": str(run.run_type)})
-        summary = read_json(manifest)
-        context["outlet_events"][PUBLISHED].extra = {"day": summary["day"], "status": summary["status"],
-                                                     "manifest": str(manifest)}
-        return str(manifest)
+        from tiktok_top10.contracts import PublishResult
+        from tiktok_top10.storage import read_manifest
 
-    @task
-    def archive_and_cleanup(manifest_path: str) -> str:
-        from tiktok_top10.retention import archive_and_cleanup as archive
+        result = PublishResult.from_dict(published)
+        manifest = read_manifest(result.manifest_path) or {}
+        if not result.complete or manifest.get("status") != "complete":
+            raise AirflowFailException(f"{result.day} published partially; not published: {result.not_published}")
+        outlet_events[PUBLISHED].extra = {"day": result.day, "status": "complete", "manifest": result.manifest_path}
+        return {"day": result.day, "status": "complete", "manifest": result.manifest_path}
 
-        settings = _settings()
-        return str(archive(settings, _day(), list(settings.categories)))
-
-    @task
-    def verify_day_complete(manifest_path: str) -> str:
-        """Fails the run when a category could not be published, so the 12:00 run does the day again."""
-        from tiktok_top10.storage import read_json
-
-        manifest = read_json(manifest_path)
-        if manifest["status"] != "complete":
-            missing = {c: s for c, s in manifest["stages"]["publish"].items() if s["status"] != "published" or not s["published"]}
-            raise RuntimeError(f"{manifest['day']} published partially; not published: {missing}")
-        return manifest_path
-
-    gate = should_run()
-    categories = plan_categories()
-    gate >> categories
-    crawled = crawl.expand(category=categories)
-    manifest = rank_and_publish(language(dedup(crawled)))
-    archive_and_cleanup(manifest)
-    verify_day_complete(manifest)
+    spec = resolve_run()
+    crawled = crawl.partial(spec=spec).expand(category=should_run(spec))
+    published = rank_and_publish(spec, language(spec, dedup(spec, crawled)))
+    archive_and_cleanup(spec, published)
+    verify_day_complete(published)
 
 
 def _sources_override() -> str | None:

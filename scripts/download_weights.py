@@ -16,8 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
 
-from tiktok_top10.dedup.backbones import (RESNET50_FILE, RESNET50_URL, WeightsError,  # noqa: E402
-                                          verify_resnet50_file)
+from tiktok_top10.dedup.backbones import RESNET50_FILE, RESNET50_URL, WeightsError, verify_resnet50_file  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

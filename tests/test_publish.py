@@ -59,7 +59,8 @@ def test_same_url_is_published_once(settings, make_day):
 
 def test_rerun_is_byte_identical_and_manifest_marks_complete(settings, make_day):
     cats = ["main", "dance"]
-    items = [{"id": vid, "category": c, "views": 150_000 + i} for c in cats for i, vid in enumerate(_ids(11, 7100000000000000000 + 100 * len(c)))]
+    items = [{"id": vid, "category": c, "views": 150_000 + i}
+             for c in cats for i, vid in enumerate(_ids(11, 7100000000000000000 + 100 * len(c)))]
     layout = make_day(items)
     s = settings.with_overrides(categories=cats)
     publish_day(s, DAY)

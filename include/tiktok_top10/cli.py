@@ -8,10 +8,13 @@ import sys
 
 COMMANDS = {
     "crawl": ("tiktok_top10.crawl", "crawl one category's sources into DIR/items.jsonl + DIR/thumbnails/"),
+    "probe": ("tiktok_top10.crawl.probe",
+              "load each configured source once and say what the site did (first live run)"),
     "dedup": ("tiktok_top10.dedup", "group images that show the same video (visual fingerprints)"),
     "lang": ("tiktok_top10.language", "decide Korean content for JSON lines of {id, title, author}"),
     "demo-site": ("tiktok_top10.demo", "serve the TikTok stand-in on loopback"),
     "run-day": ("tiktok_top10.pipeline", "run every stage for one day without Airflow (debugging)"),
+    "report": ("tiktok_top10.report", "print a day's published files and per-stage counts (rc 1 unless complete)"),
 }
 
 

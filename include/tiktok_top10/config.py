@@ -34,6 +34,17 @@ def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+LANGUAGE_FALLBACKS = ("", "lingua")
+# Settings fields that ``extra`` (deprecated) may still set.
+LEGACY_EXTRA_KEYS = ("language_fallback", "use_text_language", "google_endpoint")
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    return default if raw is None or raw == "" else raw.strip().lower() in TRUE_WORDS
+
+
 def _env_float(name: str) -> float | None:
     raw = os.environ.get(name)
     return float(raw) if raw else None
@@ -56,7 +67,36 @@ class Settings:
     detector: str = "auto"
     chromium_path: str = "/usr/bin/chromium"
     image_base_url: str = ""  # "" publishes imageFile relative to the category's top10 folder
+    # The language stage: "lingua" lets a Google outage fall back to the offline detector ("" = fail the task);
+    # use_text_language lets TikTok's own textLanguage tip weak texts; google_endpoint points the API client
+    # elsewhere (tests: a loopback stub).
+    language_fallback: str = ""
+    use_text_language: bool = False
+    google_endpoint: str = ""
+    # Deprecated spelling of the typed knobs above (``{"google_endpoint": ...}``); __post_init__ moves them over.
     extra: dict = field(default_factory=dict)
+    # The live crawl's network route and browser (README, "First live run").  The proxy goes to Playwright as
+    # server + username + password: credentials inside the server URL fail in Chromium.  Never logged.
+    proxy_server: str = ""
+    proxy_username: str = ""
+    proxy_password: str = field(default="", repr=False)
+    headful: bool = False  # a headed Chromium on a virtual X display (Xvfb): navigator.platform matches the UA
+    # Login cookies for the CLI (the DAG reads them from the `tiktok_default` connection instead): a Cookie
+    # header "sessionid=...; sid_tt=..." or a browser export (JSON list).  Never logged.
+    session_cookies: str = field(default="", repr=False)
+    # What TikTok shows follows the visitor's IP: a crawl assigned another region than this one fails with
+    # RegionMismatch (a US IP yields a US chart), unless allow_other_region.
+    expected_region: str = "KR"
+    allow_other_region: bool = False
+
+    def __post_init__(self) -> None:
+        # ``extra`` used to carry these knobs untyped; an older caller's dict still lands in the typed field.
+        for key in LEGACY_EXTRA_KEYS:
+            if key in self.extra and getattr(self, key) == getattr(type(self), key):
+                value = self.extra[key]
+                if key == "use_text_language" and not isinstance(value, bool):
+                    value = str(value).strip().lower() in TRUE_WORDS
+                object.__setattr__(self, key, value)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -75,6 +115,16 @@ class Settings:
             detector=_env("TIKTOK_TOP10_DETECTOR", base.detector),
             chromium_path=_env("TIKTOK_TOP10_CHROMIUM", base.chromium_path),
             image_base_url=_env("TIKTOK_TOP10_IMAGE_BASE_URL", base.image_base_url).rstrip("/"),
+            language_fallback=_env("TIKTOK_TOP10_LANGUAGE_FALLBACK", base.language_fallback).strip().lower(),
+            use_text_language=_env_bool("TIKTOK_TOP10_LANGUAGE_USE_TEXT_LANGUAGE", base.use_text_language),
+            google_endpoint=_env("TIKTOK_TOP10_GOOGLE_ENDPOINT", base.google_endpoint),
+            proxy_server=_env("TIKTOK_TOP10_PROXY_SERVER", base.proxy_server),
+            proxy_username=_env("TIKTOK_TOP10_PROXY_USERNAME", base.proxy_username),
+            proxy_password=_env("TIKTOK_TOP10_PROXY_PASSWORD", base.proxy_password),
+            headful=_env("TIKTOK_TOP10_HEADFUL", "0").strip().lower() in {"1", "true", "yes", "on"},
+            session_cookies=_env("TIKTOK_TOP10_SESSION_COOKIES", base.session_cookies),
+            expected_region=_env("TIKTOK_TOP10_EXPECTED_REGION", base.expected_region).strip().upper(),
+            allow_other_region=_env("TIKTOK_TOP10_ALLOW_OTHER_REGION", "0").strip().lower() in {"1", "true", "yes", "on"},
         ).validated()
 
     def with_overrides(self, **overrides) -> "Settings":
@@ -100,6 +150,18 @@ class Settings:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if self.detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {self.detector!r}")
+        if self.language_fallback not in LANGUAGE_FALLBACKS:
+            raise ValueError(f"language_fallback must be '' or 'lingua', got {self.language_fallback!r}")
+        if not (len(self.expected_region) == 2 and self.expected_region.isalpha()):
+            raise ValueError(f"expected_region must be a two-letter region code such as 'KR', got {self.expected_region!r}")
+        if self.proxy_server or self.proxy_username:
+            from .crawl.session import proxy_settings  # lazy: config must stay importable on its own
+
+            if "@" in self.proxy_server:  # the message must not echo the URL: it holds a password
+                raise ValueError("proxy_server must not contain credentials (Chromium fails them there): put them "
+                                 "in proxy_username / proxy_password (TIKTOK_TOP10_PROXY_USERNAME / _PASSWORD)")
+            if proxy_settings(self.proxy_server, self.proxy_username, self.proxy_password) is None:
+                raise ValueError("proxy_username is set but proxy_server is empty")
         return self
 
     @property

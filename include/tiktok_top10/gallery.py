@@ -13,6 +13,7 @@ and ``manifest.json``), never raw crawls or work files.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 import re
@@ -23,6 +24,7 @@ from typing import Any
 
 from .config import CATEGORIES
 from .storage import DATE_FORMAT, DayLayout, read_json
+from .storage import read_manifest as read_manifest_file
 
 DAY_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 # A published file name: letters, digits, dot, dash, underscore; no separators, no leading dot.
@@ -143,12 +145,9 @@ def latest_day(root: Path) -> str | None:
 def read_manifest(root: Path, day: str) -> dict[str, Any]:
     """The day's manifest, ``{}`` when it is missing; :class:`ValueError` when it is not a JSON object."""
     path = DayLayout(Path(root), parse_day_name(day)).manifest
-    if not path.is_file() or not _inside(path, Path(root)):
+    if not _inside(path, Path(root)):
         return {}
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a JSON object")
-    return data
+    return read_manifest_file(path) or {}
 
 
 def read_top10(root: Path, day: str, category: str) -> list[dict[str, Any]]:
@@ -214,3 +213,130 @@ def build_zip(root: Path, day: str, category: str | None = None) -> bytes:
     if added == 0:
         raise NotPublished(f"nothing published for {day}" + (f"/{category}" if category else ""))
     return buffer.getvalue()
+
+
+# --- HTML (Jinja2 templates in tiktok_top10/templates/gallery/, autoescaped) ---------------------------------
+
+FOLD_OVER = 20  # report lists longer than this start folded, so the counts stay the first thing an operator reads
+_REPORT_BASICS = ("day", "status", "source", "categories")
+_REPORT_SHOWN = {*_REPORT_BASICS, "stages", "dedup_groups", "language_rejected"}
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value) if value is not None else ""
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if value >= 10_000:
+        return f"{value / 1_000:.0f}K"
+    return f"{value:,}"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def thumbnail_name(image_file: Any) -> str | None:
+    """``imageFile`` is ``thumbnails/<cat>NN.jpg`` or an absolute URL ending in that name."""
+    if not isinstance(image_file, str) or not image_file:
+        return None
+    return image_file.rstrip("/").rsplit("/", 1)[-1]
+
+
+def removed_label(removed: Any) -> str:
+    """A removed duplicate: ``"<cat>/<id>"`` or ``{"key", "similarity", "matched_history"}`` (publish.py)."""
+    if not isinstance(removed, dict):
+        return str(removed)
+    label = str(removed.get("key"))
+    similarity = removed.get("similarity")
+    if isinstance(similarity, (int, float)) and not isinstance(similarity, bool):
+        label += f" (similarity {similarity:.3f})"
+    if removed.get("matched_history"):
+        label += " (seen on an earlier day)"
+    return label
+
+
+@dataclass(frozen=True)
+class StageView:
+    name: str
+    per_category: dict[str, dict]  # category -> counts, for stages that count per category
+    count_keys: list[str]  # the union of their count names, in first-seen order
+    flat: dict[str, Any]
+    text: str | None = None  # a stage summary that is not an object
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """The manifest shaped for the report template; every value is data, the template escapes it."""
+
+    basics: dict[str, Any]
+    stages: list[StageView]
+    groups: list[dict]  # {"kept": key, "removed": [label, ...]}
+    removed_count: int
+    rejected: list[dict]
+    rejected_by_language: list[tuple[str, int]]
+    other: dict[str, Any]
+
+
+def _stage_view(name: str, summary: Any) -> StageView:
+    if not isinstance(summary, dict):
+        return StageView(str(name), {}, [], {}, text=str(summary))
+    per_category = {k: v for k, v in summary.items() if k in CATEGORIES and isinstance(v, dict)}
+    keys: list[str] = []
+    for counts in per_category.values():
+        keys += [k for k in counts if k not in keys]
+    flat = {k: v for k, v in summary.items() if k not in per_category}
+    return StageView(str(name), per_category, keys, flat)
+
+
+def report_view(manifest: dict[str, Any]) -> ReportView | None:
+    if not manifest:
+        return None
+    stages = manifest.get("stages") if isinstance(manifest.get("stages"), dict) else {}
+    groups = [g for g in manifest.get("dedup_groups") or [] if isinstance(g, dict)]
+    rejected = [r for r in manifest.get("language_rejected") or [] if isinstance(r, dict)]
+    by_language: dict[str, int] = {}
+    for row in rejected:
+        language = str(row.get("language") or "unknown")
+        by_language[language] = by_language.get(language, 0) + 1
+    return ReportView(
+        basics={k: manifest.get(k) for k in _REPORT_BASICS if k in manifest},
+        stages=[_stage_view(name, summary) for name, summary in stages.items()],
+        groups=[{"kept": str(g.get("kept")), "removed": [removed_label(r) for r in g.get("removed") or []]}
+                for g in groups],
+        removed_count=sum(len(g.get("removed") or []) for g in groups),
+        rejected=rejected,
+        rejected_by_language=sorted(by_language.items(), key=lambda kv: (-kv[1], kv[0])),
+        other={k: v for k, v in manifest.items() if k not in _REPORT_SHOWN},
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _templates():
+    from urllib.parse import quote
+
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("tiktok_top10", "templates"),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=True, default=True),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
+    env.filters.update(number=_number, cell=_cell, thumbnail_name=thumbnail_name, quote=lambda s: quote(str(s)))
+    return env
+
+
+def render_day_page(view: DayView, days: list[str], base: str) -> str:
+    """The gallery page of one published day; ``base`` is the plugin's URL prefix."""
+    return _templates().get_template("gallery/day.html").render(
+        title=f"Top-10 · {view.day}", view=view, days=days, base=base,
+        status=str(view.manifest.get("status", "unknown")), report_view=report_view(view.manifest),
+        fold_over=FOLD_OVER,
+    )
+
+
+def render_empty_page(root: Path) -> str:
+    return _templates().get_template("gallery/empty.html").render(title="Top-10", root=str(root))

@@ -11,30 +11,37 @@ import datetime as dt
 import json
 import logging
 import sys
+from pathlib import Path
 
 from .config import KST, Settings
-from .storage import parse_day
+from .storage import DayLayout, parse_day
 
 
 def run_day(settings: Settings, day: dt.date) -> dict:
+    """The DAG's chain in one process: each stage gets the previous stage's result, as the tasks do."""
+    from .contracts import CrawlResult
     from .crawl import run_crawl
-    from .dedup import run_dedup
-    from .language import run_language
-    from .publish import publish_day
-    from .retention import archive_and_cleanup
+    from .dedup.stage import dedup_day
+    from .language.stage import decide_day
+    from .publish import publish
+    from .retention import archive
 
+    layout = DayLayout(settings.data_root, day)
+    crawled: dict[str, Path] = {}
     failed = {}
     for category in settings.categories:
         try:
-            run_crawl(settings, day, category)
+            items = run_crawl(settings, day, category)
+            crawled[category] = Path(CrawlResult.from_items_path(category, items).items_path)
         except Exception as exc:  # one category failing must not lose the others
             logging.exception("crawl %s failed", category)
             failed[category] = f"{type(exc).__name__}: {exc}"
-    run_dedup(settings, day, list(settings.categories))
-    run_language(settings, day)
-    manifest = publish_day(settings, day, list(settings.categories), run_info={"runner": "top10 run-day"})
-    archive_and_cleanup(settings, day, list(settings.categories))
-    return {"manifest": str(manifest), "crawl_failed": failed}
+    deduped = dedup_day(settings, day, crawled, layout.work_dir, list(settings.categories))
+    decided = decide_day(settings, deduped, layout.work_dir)
+    published = publish(settings, day, decided, list(settings.categories), run_info={"runner": "top10 run-day"})
+    archived = archive(settings, day, published)
+    return {"manifest": published.manifest_path, "status": published.status, "crawl_failed": failed,
+            "archive": archived.archive_dir}
 
 
 def cli_main(argv: list[str]) -> int:

@@ -10,6 +10,7 @@ same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import io
@@ -19,20 +20,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from .config import CATEGORIES, Settings
+from .contracts import DedupResult, LanguageResult, PublishResult
 from .models import APP_FIELDS, VideoItem, top10_schema
 from .storage import (
     DATE_FORMAT,
+    SKIP_INVALID,
+    CrawledItems,
     DayLayout,
+    StagedDir,
     atomic_write_json,
+    day_lock,
+    read_items,
     read_json,
     read_jsonl,
-    replace_dir,
-    staging_dir,
     remove_tree,
-    day_lock,
+    staged_dir,
+)
+from .storage import (
+    read_manifest as read_manifest_file,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,7 @@ class CategoryResult:
     published: int = 0
     candidates: int = 0
     cover_failures: int = 0
+    invalid_rows: int = 0  # crawl lines that were not items (skipped)
     changed: bool = False
 
 
@@ -105,25 +112,6 @@ def app_entry(item: VideoItem, rank: int, category: str, image_file: str) -> dic
     return entry
 
 
-def load_items(layout: DayLayout, category: str, skipped: list | None = None) -> dict[str, VideoItem] | None:
-    """The category's crawled items; a row that is not a valid ``VideoItem`` is skipped (and appended to
-    ``skipped``), as dedup skips it: one bad line must not cost the whole day."""
-    path = layout.raw_items(category)
-    if not path.exists():
-        return None
-    items: dict[str, VideoItem] = {}
-    for n, row in enumerate(read_jsonl(path), 1):
-        try:
-            item = VideoItem.model_validate(row)
-        except (ValidationError, TypeError) as exc:
-            log.warning("%s:%d: not a VideoItem, skipped: %s", path, n, str(exc).splitlines()[0])
-            if skipped is not None:
-                skipped.append(n)
-            continue
-        items[item.id] = item
-    return items
-
-
 def _validate(entries: list[dict]) -> None:
     import jsonschema
 
@@ -133,84 +121,50 @@ def _validate(entries: list[dict]) -> None:
         raise PublishError(f"top10 JSON violates the app schema: {exc.message}") from exc
 
 
-def _same_tree(a: Path, b: Path) -> bool:
-    if not b.is_dir():
-        return False
-    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    return files_a == files_b and all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
-
-
-def stage_category(
+def write_category(
     settings: Settings,
-    layout: DayLayout,
+    day: dt.date,
     category: str,
-    items: dict[str, VideoItem],
+    crawled: CrawledItems,
     kept_korean: set[str],
-) -> tuple[CategoryResult, Path]:
-    """Write ``category``'s Top-N into a staging directory beside ``top10/``; nothing visible changes yet."""
-    result = CategoryResult(category=category, status="published")
+    into: Path,
+) -> CategoryResult:
+    """Write ``category``'s Top-N into the folder ``into`` (a staging directory): ``<category>_top10.json`` and
+    ``thumbnails/<category>NN.jpg``, covers read from the crawl's folder.  Nothing visible changes here."""
+    result = CategoryResult(category=category, status="published", invalid_rows=len(crawled.invalid_lines))
+    items = crawled.by_id()
     candidates = sorted((items[i] for i in kept_korean if i in items), key=rank_key)
     result.candidates = len(candidates)
-    top_dir = layout.top10_dir(category)
-    staged = staging_dir(top_dir.parent, "top10")
-    try:
-        (staged / "thumbnails").mkdir()
-        entries: list[dict] = []
-        seen_urls: set[str] = set()
-        for item in candidates:
-            if len(entries) >= settings.top_n:
-                break
-            if item.url in seen_urls or not item.thumbnail:
-                continue
-            rank = len(entries) + 1
-            name = f"{category}{rank:02d}.jpg"
-            try:
-                jpeg = reencode_cover(layout.raw_dir(category) / item.thumbnail)
-            except Exception as exc:
-                # undecodable, missing or oversized cover: the next item takes the slot.  A disk error is not
-                # the cover's fault and fails the run instead.
-                if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
-                    raise
-                log.warning("cover of %s/%s unusable at publish: %s", category, item.id, exc)
-                result.cover_failures += 1
-                continue
-            (staged / "thumbnails" / name).write_bytes(jpeg)
-            seen_urls.add(item.url)
-            image_file = f"thumbnails/{name}"
-            if settings.image_base_url:
-                image_file = f"{settings.image_base_url}/{layout.day.strftime(DATE_FORMAT)}/{category}/top10/{image_file}"
-            entries.append(app_entry(item, rank, category, image_file))
-        _validate(entries)
-        json_name = f"{category}_top10.json"
-        (staged / json_name).write_text(json.dumps(entries, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        result.published = len(entries)
-    except BaseException:
-        if staged.exists():
-            remove_tree(staged, settings.data_root)
-        raise
-    return result, staged
-
-
-def commit_category(settings: Settings, layout: DayLayout, result: CategoryResult, staged: Path) -> None:
-    """Swap a staged category in whole (or drop it when it equals what is published: reruns touch nothing)."""
-    top_dir = layout.top10_dir(result.category)
-    if _same_tree(staged, top_dir):
-        remove_tree(staged, settings.data_root)
-    else:
-        replace_dir(staged, top_dir, settings.data_root)
-        result.changed = True
-
-
-def publish_category(
-    settings: Settings,
-    layout: DayLayout,
-    category: str,
-    items: dict[str, VideoItem],
-    kept_korean: set[str],
-) -> CategoryResult:
-    result, staged = stage_category(settings, layout, category, items, kept_korean)
-    commit_category(settings, layout, result, staged)
+    (into / "thumbnails").mkdir()
+    entries: list[dict] = []
+    seen_urls: set[str] = set()
+    for item in candidates:
+        if len(entries) >= settings.top_n:
+            break
+        if item.url in seen_urls or not item.thumbnail:
+            continue
+        rank = len(entries) + 1
+        name = f"{category}{rank:02d}.jpg"
+        try:
+            jpeg = reencode_cover(crawled.folder / item.thumbnail)
+        except Exception as exc:
+            # undecodable, missing or oversized cover: the next item takes the slot.  A disk error is not
+            # the cover's fault and fails the run instead.
+            if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+                raise
+            log.warning("cover of %s/%s unusable at publish: %s", category, item.id, exc)
+            result.cover_failures += 1
+            continue
+        (into / "thumbnails" / name).write_bytes(jpeg)
+        seen_urls.add(item.url)
+        image_file = f"thumbnails/{name}"
+        if settings.image_base_url:
+            image_file = f"{settings.image_base_url}/{day.strftime(DATE_FORMAT)}/{category}/top10/{image_file}"
+        entries.append(app_entry(item, rank, category, image_file))
+    _validate(entries)
+    json_name = f"{category}_top10.json"
+    (into / json_name).write_text(json.dumps(entries, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    result.published = len(entries)
     return result
 
 
@@ -233,17 +187,19 @@ def _read_summary(path: Path) -> dict:
     return read_json(path) if path.exists() else {}
 
 
-def publish_day(
+def publish(
     settings: Settings,
     day: dt.date,
+    language: LanguageResult,
     categories: list[str] | tuple[str, ...] | None = None,
     run_info: dict[str, Any] | None = None,
-) -> Path:
-    """Rank and publish every category of ``day``; returns the manifest path."""
+) -> PublishResult:
+    """Rank and publish every category of ``day`` from the files ``language`` names (language verdicts, the
+    dedup verdicts and crawl files it was made from) into ``<data root>/<day>/``; returns what was published.
+    A category without a crawl file in ``language.dedup.raw_items`` is ``crawl_missing``: the day is partial."""
     categories = list(categories or settings.categories)
     layout = DayLayout(settings.data_root, day)
-    dedup_path = layout.work_dir / "dedup.jsonl"
-    language_path = layout.work_dir / "language.jsonl"
+    dedup_path, language_path = Path(language.dedup.dedup_path), Path(language.language_path)
     for required in (dedup_path, language_path):
         if not required.exists():
             raise PublishError(f"missing stage output {required}: run dedup and language first")
@@ -254,68 +210,90 @@ def publish_day(
     korean_keys = {key for key, row in language_rows.items() if row.get("korean") is True and key in kept}
 
     with day_lock(settings.data_root, day, "publish"):
-        return _publish_locked(settings, day, categories, layout, dedup_rows, language_rows, korean_keys, run_info)
+        sweep_stale_staging(settings, layout, categories)
+        results = _publish_categories(settings, day, layout, categories, language.dedup.raw_item_paths, korean_keys)
+        complete = all(r.status == "published" and r.published > 0 for r in results.values())
+        crawl_counts = {c: _read_summary(p.parent / "crawl_summary.json")
+                        for c, p in language.dedup.raw_item_paths.items() if c in categories}
+        manifest = {
+            "day": day.strftime(DATE_FORMAT),
+            "status": "complete" if complete else "partial",
+            "source": settings.source,
+            "categories": categories,
+            "min_views": settings.min_views,
+            "top_n": settings.top_n,
+            "run": run_info or {},
+            "stages": {
+                "crawl": {c: crawl_counts.get(c, {}) for c in categories},
+                "dedup": _read_summary(Path(language.dedup.summary_path)),
+                "language": _read_summary(Path(language.summary_path)),
+                "publish": {
+                    c: {"status": r.status, "published": r.published, "candidates": r.candidates,
+                        "cover_failures": r.cover_failures, "invalid_rows": r.invalid_rows, "changed": r.changed}
+                    for c, r in results.items()
+                },
+            },
+            "dedup_groups": _dedup_groups(dedup_rows),
+            "language_rejected": sorted(
+                ({"key": k, "language": r.get("language"), "basis": r.get("basis"), "detector": r.get("detector")}
+                 for k, r in language_rows.items() if r.get("korean") is not True),
+                key=lambda r: r["key"],
+            ),
+            "files": {c: f"{c}/top10/{c}_top10.json" for c, r in results.items() if r.status == "published"},
+        }
+        atomic_write_json(layout.manifest, manifest)
+        if complete:
+            _update_latest(settings.data_root, day)
+    log.info("published %s: %s", day, {c: r.published for c, r in results.items()})
+    return PublishResult(
+        day=manifest["day"], status=manifest["status"], manifest_path=str(layout.manifest),
+        published={c: r.published for c, r in results.items()},
+        not_published={c: (r.status if r.status != "published" else "no_candidates")
+                       for c, r in results.items() if r.status != "published" or not r.published},
+        top10_files={c: str(layout.top10_json(c)) for c, r in results.items() if r.status == "published"},
+        inputs=language,
+    )
 
 
-def _publish_locked(settings, day, categories, layout, dedup_rows, language_rows, korean_keys, run_info) -> Path:
-    sweep_stale_staging(settings, layout, categories)
+def _publish_categories(settings, day, layout, categories, raw_items, korean_keys) -> dict[str, CategoryResult]:
     results: dict[str, CategoryResult] = {}
-    crawl_counts: dict[str, Any] = {}
-    invalid: dict[str, list[int]] = {}
-    staged: dict[str, Path] = {}
-    try:
-        # Stage every category before swapping any: a full disk or a bad cover fails the run while the day's
-        # previous publish is still whole, instead of leaving half the categories new and half old.
+    staged: dict[str, StagedDir] = {}
+    # Stage every category before swapping any: a full disk or a bad cover fails the run while the day's
+    # previous publish is still whole, instead of leaving half the categories new and half old.  Each staged
+    # folder is swapped in when the ExitStack closes normally and removed when anything above raised.
+    with contextlib.ExitStack() as swaps:
         for category in categories:
-            items = load_items(layout, category, skipped=invalid.setdefault(category, []))
-            crawl_counts[category] = _read_summary(layout.raw_dir(category) / "crawl_summary.json")
-            if items is None:
+            path = raw_items.get(category)
+            if path is None or not path.is_file():
                 results[category] = CategoryResult(category=category, status="crawl_missing")
                 log.error("category %s has no crawl output for %s: not published", category, day)
                 continue
+            crawled = read_items(path, invalid=SKIP_INVALID)
             ids = {key.split("/", 1)[1] for key in korean_keys if key.split("/", 1)[0] == category}
-            results[category], staged[category] = stage_category(settings, layout, category, items, ids)
-    except BaseException:
-        for path in staged.values():
-            if path.exists():
-                remove_tree(path, settings.data_root)
-        raise
-    for category, path in staged.items():
-        commit_category(settings, layout, results[category], path)
-    invalid_rows = {c: len(v) for c, v in invalid.items()}
+            staged[category] = swaps.enter_context(
+                staged_dir(layout.top10_dir(category), settings.data_root, keep_identical=True))
+            results[category] = write_category(settings, day, category, crawled, ids, staged[category].path)
+    for category, target in staged.items():
+        results[category].changed = bool(target.changed)
+    return results
 
-    complete = all(r.status == "published" and r.published > 0 for r in results.values())
-    manifest = {
-        "day": day.strftime(DATE_FORMAT),
-        "status": "complete" if complete else "partial",
-        "source": settings.source,
-        "categories": categories,
-        "min_views": settings.min_views,
-        "top_n": settings.top_n,
-        "run": run_info or {},
-        "stages": {
-            "crawl": crawl_counts,
-            "dedup": _read_summary(layout.work_dir / "dedup_summary.json"),
-            "language": _read_summary(layout.work_dir / "language_summary.json"),
-            "publish": {
-                c: {"status": r.status, "published": r.published, "candidates": r.candidates,
-                    "cover_failures": r.cover_failures, "invalid_rows": invalid_rows.get(c, 0), "changed": r.changed}
-                for c, r in results.items()
-            },
-        },
-        "dedup_groups": _dedup_groups(dedup_rows),
-        "language_rejected": sorted(
-            ({"key": k, "language": r.get("language"), "basis": r.get("basis"), "detector": r.get("detector")}
-             for k, r in language_rows.items() if r.get("korean") is not True),
-            key=lambda r: r["key"],
-        ),
-        "files": {c: f"{c}/top10/{c}_top10.json" for c, r in results.items() if r.status == "published"},
-    }
-    atomic_write_json(layout.manifest, manifest)
-    if complete:
-        _update_latest(settings.data_root, day)
-    log.info("published %s: %s", day, {c: r.published for c, r in results.items()})
-    return layout.manifest
+
+def publish_day(
+    settings: Settings,
+    day: dt.date,
+    categories: list[str] | tuple[str, ...] | None = None,
+    run_info: dict[str, Any] | None = None,
+) -> Path:
+    """:func:`publish` over the day's standard layout (``top10 run-day``, tests); returns the manifest path."""
+    categories = list(categories or settings.categories)
+    layout = DayLayout(settings.data_root, day)
+    dedup = DedupResult(dedup_path=str(layout.work_dir / "dedup.jsonl"),
+                        summary_path=str(layout.work_dir / "dedup_summary.json"),
+                        raw_items={c: str(layout.raw_items(c)) for c in categories if layout.raw_items(c).is_file()},
+                        categories=categories)
+    language = LanguageResult(language_path=str(layout.work_dir / "language.jsonl"),
+                              summary_path=str(layout.work_dir / "language_summary.json"), dedup=dedup)
+    return Path(publish(settings, day, language, categories, run_info).manifest_path)
 
 
 def _dedup_groups(rows: list[dict]) -> list[dict]:
@@ -345,11 +323,9 @@ def _update_latest(root: Path, day: dt.date) -> None:
 
 
 def read_manifest(settings: Settings, day: dt.date) -> dict | None:
-    path = DayLayout(settings.data_root, day).manifest
-    if not path.exists():
-        return None
+    """The day's manifest, None when it is absent or unreadable (a half-written one never is: atomic writes)."""
     try:
-        return read_json(path)
+        return read_manifest_file(DayLayout(settings.data_root, day).manifest)
     except (ValueError, OSError):
         return None
 

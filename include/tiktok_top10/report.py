@@ -1,7 +1,11 @@
-"""A day's outcome in plain text: where the published files are and what each stage counted."""
+"""A day's outcome in plain text: where the published files are and what each stage counted.
+
+``top10 report DAY`` prints it (``make run`` does after its run); the exit status is 0 only for a complete day.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from .config import Settings
@@ -31,6 +35,17 @@ def format_day(settings: Settings, day: str) -> tuple[str, bool]:
         lines.append(f"  crawl/{category:<10} {_flat(crawl) or 'no crawl output'}")
     for stage in ("dedup", "language"):
         lines.append(f"  {stage:<16} {_flat(manifest['stages'].get(stage) or {})}")
-    lines.append(f"  {'publish':<16} " + json.dumps({c: s.get("published") for c, s in manifest["stages"]["publish"].items()}))
+    published = {c: s.get("published") for c, s in manifest["stages"]["publish"].items()}
+    lines.append(f"  {'publish':<16} " + json.dumps(published))
     lines.append(f"\nmanifest: {layout.manifest}")
     return "\n".join(lines), manifest["status"] == "complete"
+
+
+def cli_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="top10 report", description="Print a day's published files and "
+                                     "per-stage counts; exit 1 unless the day is complete.")
+    parser.add_argument("day", help="partition day, YYYY-MM-DD (Asia/Seoul)")
+    args = parser.parse_args(argv)
+    text, complete = format_day(Settings.from_env(), args.day)
+    print(text)
+    return 0 if complete else 1

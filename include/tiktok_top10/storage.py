@@ -26,14 +26,18 @@ import ctypes.util
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .config import KST
+
+log = logging.getLogger(__name__)
 
 DATE_FORMAT = "%Y-%m-%d"
 
@@ -148,6 +152,82 @@ def read_json(path: Path) -> Any:
         return json.load(fh)
 
 
+# --- reading a day's data: one reader per kind, used by every stage ---------------------------------------
+
+SKIP_INVALID = "skip"  # log the line, count it, go on: one bad row must not cost the whole day
+RAISE_INVALID = "raise"  # a tool that must see every row (an audit) stops at the first bad one
+
+
+@dataclass(frozen=True)
+class CrawledItems:
+    """The rows of one ``raw/items.jsonl`` that are valid ``VideoItem``s, and the line numbers of those that
+    were not.  A video id repeated in the file is one item (the last line wins, as the crawl wrote it)."""
+
+    path: Path
+    items: tuple  # tuple[VideoItem, ...], file order, unique by id
+    invalid_lines: tuple[int, ...]
+
+    @property
+    def folder(self) -> Path:
+        """Where ``thumbnail`` paths of these items are relative to (the crawl's ``raw/``)."""
+        return self.path.parent
+
+    def by_id(self) -> dict:
+        return {item.id: item for item in self.items}
+
+
+def read_items(path: Path, *, invalid: str = SKIP_INVALID) -> CrawledItems:
+    """Read a crawl's ``items.jsonl``.  ``invalid`` says what a line that is not a ``VideoItem`` does:
+    ``SKIP_INVALID`` (every stage of the pipeline) or ``RAISE_INVALID`` (ValueError naming file and line).
+    A missing file is FileNotFoundError: the caller knows whether a missing crawl is expected."""
+    from pydantic import ValidationError
+
+    from .models import VideoItem
+
+    if invalid not in (SKIP_INVALID, RAISE_INVALID):
+        raise ValueError(f"invalid must be {SKIP_INVALID!r} or {RAISE_INVALID!r}, got {invalid!r}")
+    path = Path(path)
+    items: dict[str, Any] = {}
+    bad: list[int] = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                item = VideoItem.model_validate(json.loads(line))
+            except (ValidationError, ValueError, TypeError) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if invalid == RAISE_INVALID:
+                    raise ValueError(f"{path}:{n}: not a VideoItem: {first}") from None
+                log.warning("%s:%d: not a VideoItem, skipped: %s", path, n, first)
+                bad.append(n)
+                continue
+            items.pop(item.id, None)  # re-insert: a repeated id takes the later line's place and order
+            items[item.id] = item
+    return CrawledItems(path=path, items=tuple(items.values()), invalid_lines=tuple(bad))
+
+
+def read_published_ids(top10_json: Path) -> set[str]:
+    """Video ids a category published, read back from the app JSON (its ``id`` is the rank, the URL holds the
+    video id).  An absent file is an empty set."""
+    path = Path(top10_json)
+    if not path.is_file():
+        return set()
+    entries = read_json(path)
+    return {entry["url"].rsplit("/", 1)[-1] for entry in entries if isinstance(entry, dict) and entry.get("url")}
+
+
+def read_manifest(path: Path) -> dict | None:
+    """A day's ``manifest.json``: None when absent, ValueError when it is not a JSON object."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return data
+
+
 # --- directory swap ----------------------------------------------------------------------------------------
 
 _RENAME_EXCHANGE = 2
@@ -182,6 +262,46 @@ def replace_dir(staged: Path, target: Path, root: Path) -> None:
 def staging_dir(parent: Path, name: str) -> Path:
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=parent))
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    """Two directories hold the same files with the same bytes."""
+    if not (Path(a).is_dir() and Path(b).is_dir()):
+        return False
+    files_a = sorted(p.relative_to(a) for p in Path(a).rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in Path(b).rglob("*") if p.is_file())
+    return files_a == files_b and all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
+
+
+@dataclass
+class StagedDir:
+    """A staging directory beside ``target``; ``changed`` tells, after the swap, whether ``target`` changed."""
+
+    path: Path
+    target: Path
+    changed: bool | None = None
+
+
+@contextlib.contextmanager
+def staged_dir(target: Path, root: Path, *, keep_identical: bool = False) -> Iterator[StagedDir]:
+    """Write into a fresh temp directory beside ``target``; when the block ends normally it is swapped in whole
+    (readers see the old tree or the new, never a mix), when it raises it is removed and ``target`` is left as
+    it was.  ``keep_identical``: if the new tree equals ``target`` byte for byte, drop it instead of swapping
+    (a rerun then touches nothing).  Staging directories are named ``.<target>.staging-*``."""
+    target = Path(target)
+    staged = StagedDir(path=staging_dir(target.parent, target.name), target=target)
+    try:
+        yield staged
+        if keep_identical and same_tree(staged.path, target):
+            remove_tree(staged.path, root)
+            staged.changed = False
+        else:
+            replace_dir(staged.path, target, root)
+            staged.changed = True
+    except BaseException:
+        if staged.path.exists():
+            remove_tree(staged.path, root)
+        raise
 
 
 # --- one writer per day ---------------------------------------------------------------------------------

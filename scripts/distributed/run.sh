@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Distributed integration run (make test-distributed): PostgreSQL + Redis + Airflow CeleryExecutor on loopback,
-# the tiktok_top10 DAG triggered over the REST API, its output checked. Extra args go to run_distributed.py
-# (--smoke, --day YYYY-MM-DD, --timeout S, --keep, --no-screenshot).
-# Bounded: `timeout` sends SIGTERM (run_distributed.py then stops every process group it started) and SIGKILL
+# the DAGs triggered over the REST API, their output checked: the pytest module tests/distributed (marker
+# `distributed`, deselected by plain `make test`). Extra args go to pytest (e.g. -k smoke); knobs are environment
+# variables (TOP10_DISTRIBUTED_DAY, _TIMEOUT, _KEEP, _SCREENSHOT; see the module's docstring).
+# Bounded: `timeout` sends SIGTERM (the module's fixture then stops every process group it started) and SIGKILL
 # 60 s later; the EXIT trap kills whatever process groups are still recorded, should Python die first.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 python="${PYTHON:-$repo/.venv/bin/python}"
 limit="${TOP10_DISTRIBUTED_TIMEOUT:-900}"
+export TOP10_DISTRIBUTED_TIMEOUT="$limit"
 start=$(date +%s)
 export TOP10_DISTRIBUTED_PGIDS="$(mktemp -t top10-distributed-pgids.XXXXXX)"
 
@@ -28,8 +30,10 @@ on_signal() {
 trap cleanup EXIT
 trap on_signal INT TERM
 
+cd "$repo"
 set +e
-timeout --signal=TERM --kill-after=60 "$((limit + 60))" "$python" "$here/run_distributed.py" --timeout "$limit" "$@" &
+timeout --signal=TERM --kill-after=60 "$((limit + 180))" \
+  "$python" -m pytest -q -p no:cacheprovider -s -m distributed tests/distributed "$@" &
 child=$!
 wait "$child"
 rc=$?

@@ -1,7 +1,14 @@
 """A loopback "hostile TikTok" for the crawler's tests: a feed page with infinite scroll whose XHRs answer in
 TikTok's envelopes, and scenario switches that reproduce the failures public scrapers report (empty bodies,
-captcha after N scrolls, statusCode 10204, bot-wall 403, empty feeds) plus misbehaving cover hosts (429/5xx,
-an endless body, a redirect off the allow-list, a PNG named .jpg, HTML named .jpg, a trickle).
+captcha after N scrolls, status codes 10000/10102/10113/10114/10204, ``type: verify``, bot-wall 403, empty
+feeds) plus misbehaving cover hosts (429/5xx, an endless body, a redirect off the allow-list, a PNG named .jpg,
+HTML named .jpg, a trickle).
+
+``/page/<scenario>`` serves the behaviours of the live page (../shared/DESIGN.md): full-viewport ("tall") cards
+8 to a page, a ``<main>`` scroller, ``hasMore: false`` on a full page, the first screen only in
+``__UNIVERSAL_DATA_FOR_REHYDRATION__`` (removed from the DOM after load), a login modal, a "Refresh" panel after a
+failed feed request, a "Please wait..." firewall page that reloads itself, a redirect to ``/login``, photo posts,
+and another region than KR.
 
 Standard library only (ThreadingHTTPServer), so a stuck handler cannot block the others.
 """
@@ -29,7 +36,8 @@ def video_id(n: int) -> str:
 
 def cover_bytes(n: int, fmt: str = "JPEG") -> bytes:
     """A small real image, distinct per n."""
-    image = Image.new("RGB" if fmt == "JPEG" else "RGBA", (72, 128), ((n * 37) % 256, (n * 91) % 256, 120, 255)[: 3 if fmt == "JPEG" else 4])
+    color = ((n * 37) % 256, (n * 91) % 256, 120, 255)[: 3 if fmt == "JPEG" else 4]
+    image = Image.new("RGB" if fmt == "JPEG" else "RGBA", (72, 128), color)
     for x in range(0, 72, 8):
         for y in range(128):
             image.putpixel((x, y), (255, 255, 255) if fmt == "JPEG" else (255, 255, 255, 128))
@@ -53,6 +61,15 @@ def raw_item(n: int, *, cover_mode: str = "ok", views: int | None = None) -> dic
         "textLanguage": "ko",
         "isAd": False,
     }
+
+
+def photo_item(n: int, *, empty_video: bool = True) -> dict:
+    """A photo post: ``imagePost`` with its cover, ``video`` empty (or with an empty cover)."""
+    item = raw_item(n)
+    cover = {"imageURL": {"urlList": [f"/covers/ok/{item['id']}.jpg", "https://p16-sign.example/x.jpg"]}}
+    item["video"] = {} if empty_video else {"cover": "", "duration": 0}
+    item["imagePost"] = {"images": [cover, cover], "cover": cover, "title": f"사진 {n}"}
+    return item
 
 
 def feed_page(cursor: int) -> dict:
@@ -91,7 +108,8 @@ async function load() {{
   if (loading || !more) return;
   loading = true; calls++;
   if (captchaAfter >= 0 && calls > captchaAfter) {{
-    document.body.insertAdjacentHTML("afterbegin", '<div id="captcha-verify-container-main-page">드래그하여 퍼즐을 맞추세요</div>');
+    document.body.insertAdjacentHTML("afterbegin",
+      '<div id="captcha-verify-container-main-page">드래그하여 퍼즐을 맞추세요</div>');
     more = false; loading = false; return;
   }}
   try {{
@@ -138,7 +156,7 @@ class HostileSite:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def __enter__(self) -> "HostileSite":
+    def __enter__(self) -> HostileSite:
         self._thread.start()
         return self
 
@@ -181,6 +199,12 @@ class HostileSite:
                         with site._lock:
                             site.cookies.append(self.headers.get("Cookie", ""))
                         return self._api(parse_qs(parts.query))
+                    if segments[0] == "page":
+                        return self._live_page(segments[1], parts.query)
+                    if parts.path == "/api/live/item_list/":
+                        return self._live_api(parse_qs(parts.query))
+                    if parts.path == "/login":
+                        return self._send(200, b"<!doctype html><title>Log in | TikTok</title>", "text/html")
                     if segments[0] == "covers":
                         return self._cover(segments[1], segments[2], parts.path)
                     if segments[0] == "media":
@@ -201,8 +225,11 @@ class HostileSite:
                 cursor = int(query.get("cursor", ["0"])[0])
                 if scenario == "empty-some" and cursor in (1, 2):
                     return self._send(200, b"", "application/json")  # TikTok's intermittent empty 200
-                if scenario == "ip-blocked" and cursor >= 1:
-                    payload = {"statusCode": 10204, "statusMsg": "IP address is blocked", "itemList": []}
+                if scenario.startswith("status-") and (cursor >= 1 or scenario == "status-10204"):
+                    # 10204 (VIDEO_NOT_EXIST) from the first page: a list with nothing there
+                    payload = {"statusCode": int(scenario[7:]), "statusMsg": "", "itemList": []}
+                elif scenario == "verify" and cursor >= 1:
+                    payload = {"type": "verify", "verifyConfig": {"code": "10000", "subtype": "slide"}}
                 elif scenario == "empty":
                     payload = {"statusCode": 0, "itemList": [], "hasMore": False}
                 elif cursor < PAGES:
@@ -210,6 +237,26 @@ class HostileSite:
                 else:
                     payload = {"statusCode": 0, "itemList": [], "hasMore": False}
                 self._send(200, json.dumps(payload, ensure_ascii=False).encode(), "application/json")
+
+            def _live_page(self, scenario: str, query: str) -> None:
+                if scenario not in LIVE_SCENARIOS:
+                    return self._send(404, b"unknown scenario", "text/plain")
+                if scenario == "login":
+                    return self._send(302, b"", "text/plain", {"Location": f"/login?redirect_url=/page/{scenario}"})
+                if scenario.startswith("firewall") and "waf_ok=1" not in self.headers.get("Cookie", ""):
+                    solves = scenario == "firewall"
+                    return self._send(200, firewall_html(solves).encode(), "text/html; charset=utf-8")
+                self._send(200, live_page_html(scenario).encode(), "text/html; charset=utf-8")
+
+            def _live_api(self, query: dict) -> None:
+                scenario = query.get("scenario", ["tall"])[0]
+                cursor = int(query.get("cursor", ["0"])[0])
+                attempt = int(query.get("attempt", ["0"])[0])
+                if LIVE_SCENARIOS.get(scenario, {}).get("refresh") and attempt == 0:
+                    return self._send(500, b"upstream error", "text/plain")  # the page shows its Refresh panel
+                self._send(
+                    200, json.dumps(live_feed(scenario, cursor), ensure_ascii=False).encode(), "application/json"
+                )
 
             def _cover(self, mode: str, name: str, path: str) -> None:
                 n = int(name.split(".")[0]) - BASE_ID if name.split(".")[0].isdigit() else 0
@@ -258,3 +305,164 @@ class HostileSite:
                 self._send(404, b"unknown cover mode", "text/plain")
 
         return Handler
+
+
+# --- the live page's behaviours -------------------------------------------------------------------------------
+
+LIVE_COUNT = 8  # items per request (the request's ``count``): a page of 8 is a full page
+# scenario -> page traits.  pages: feed pages of LIVE_COUNT items; tall: cards as high as the viewport;
+# main: the feed scrolls inside <main> (body overflow hidden), as TikTok's search grid does; ssr: the first page
+# only in __UNIVERSAL_DATA_FOR_REHYDRATION__; no_more: every page says hasMore false, the page asks again anyway
+# (pytok: throttling, not the end); modal / refresh: a login modal / a failed first request; region: the region
+# the page's data (and API URLs) say.
+LIVE_SCENARIOS: dict[str, dict] = {
+    "tall": {"pages": 2, "tall": True},
+    "main-tall": {"pages": 2, "tall": True, "main": True},
+    "ssr-tall": {"pages": 2, "tall": True, "ssr": True},
+    "tall-no-more": {"pages": 2, "tall": True, "no_more": True},
+    "tall-one": {"pages": 1, "tall": True},
+    "ssr-only": {"pages": 1, "ssr": True, "feed": False},
+    "modal": {"pages": 2, "modal": True},
+    "refresh": {"pages": 2, "refresh": True},
+    "firewall": {"pages": 2},
+    "firewall-stuck": {"pages": 2},
+    "login": {"pages": 1},
+    "photo": {"pages": 1, "photo": True},
+    "region-us": {"pages": 1, "ssr": True, "region": "US"},
+    "region-us-api": {"pages": 1, "region": "US"},
+    "hidden-captcha": {"pages": 2, "hidden_captcha": True},
+    "secsdk-captcha": {"pages": 2, "secsdk_captcha": True},
+}
+
+
+def live_ids(scenario: str) -> set[str]:
+    """Every id the scenario serves (all above min views, none malformed)."""
+    pages = LIVE_SCENARIOS[scenario]["pages"]
+    return {video_id(1000 + n) for n in range(pages * LIVE_COUNT)}
+
+
+def live_items(scenario: str, cursor: int) -> list[dict]:
+    traits = LIVE_SCENARIOS[scenario]
+    items = [raw_item(1000 + n) for n in range(cursor * LIVE_COUNT, (cursor + 1) * LIVE_COUNT)]
+    if traits.get("photo"):
+        items[1] = photo_item(1001)  # video {}: cover from imagePost
+        items[2] = photo_item(1002, empty_video=False)  # video.cover "": cover from imagePost
+        items[3]["statsV2"]["playCount"] = "1.2M"  # not digits: stats.playCount counts
+    return items
+
+
+def live_feed(scenario: str, cursor: int) -> dict:
+    traits = LIVE_SCENARIOS.get(scenario, {"pages": 0})
+    if cursor >= traits["pages"]:
+        return {"statusCode": 0, "itemList": [], "hasMore": False, "cursor": str(cursor)}
+    last = cursor == traits["pages"] - 1
+    # every page is full (LIVE_COUNT of count=LIVE_COUNT); no_more pages all say hasMore false
+    return {"statusCode": 0, "itemList": live_items(scenario, cursor),
+            "hasMore": False if traits.get("no_more") else not last, "cursor": str(cursor + 1)}
+
+
+def ssr_blob(scenario: str) -> dict:
+    """The rehydration data of a live-like page: items in scopes of different names and depths."""
+    traits = LIVE_SCENARIOS[scenario]
+    first = live_items(scenario, 0)
+    scope: dict = {"webapp.app-context": {"region": traits.get("region", "KR"), "language": "ko-KR"},
+                   "seo.abtest": {"vidList": []}}
+    if scenario == "ssr-only":
+        scope["webapp.discover-page"] = {"itemList": first[:5], "hasMore": False}
+        scope["webapp.video-detail"] = {"itemInfo": {"itemStruct": first[5]}, "statusCode": 0}
+        scope["webapp.recommend"] = {"modules": [{"cards": [{"x": first[6]}, {"x": first[7]}, {"x": first[0]}]}]}
+    else:
+        scope["webapp.discover-page"] = {"itemList": first, "cursor": "1", "hasMore": len(first) == LIVE_COUNT}
+    return {"__DEFAULT_SCOPE__": scope}
+
+
+LIVE_HTML = """<!doctype html>
+<html lang="ko"><head><meta charset="utf-8"><title>TikTok - Make Your Day</title>
+<style>html, body {{ margin: 0; }} body.main-scroller {{ overflow: hidden; height: 100vh; }}
+body.main-scroller main {{ display: block; height: 100vh; overflow-y: auto; }}
+.card {{ height: {card_height}; box-sizing: border-box; border-bottom: 1px solid #ccc; }}
+#modal {{ position: fixed; inset: 0; background: rgba(0, 0, 0, .5); }}
+.captcha {{ position: fixed; top: 20px; left: 20px; width: 300px; height: 200px; background: #fff; }}</style>
+{ssr}</head>
+<body class="{body_class}">{hidden}<main id="main"><div id="list"></div></main>
+<script>
+const cfg = {cfg};
+const main = document.getElementById("main");
+const scroller = cfg.main ? main : document.scrollingElement;
+let cursor = 0, loading = false, more = cfg.feed, attempt = 0, loads = 0;
+function render(n) {{
+  for (let i = 0; i < n; i++) {{
+    const d = document.createElement("div"); d.className = "card"; d.textContent = "card";
+    document.getElementById("list").appendChild(d);
+  }}
+}}
+const blob = document.getElementById("__UNIVERSAL_DATA_FOR_REHYDRATION__");
+if (blob) {{  // hydrate from the server's data, then drop the element, as TikTok's page does
+  const scope = JSON.parse(blob.textContent).__DEFAULT_SCOPE__["webapp.discover-page"];
+  render(cfg.ssrCards); cursor = Number(scope.cursor || 0); more = cfg.feed && scope.hasMore;
+  blob.remove();
+}}
+async function load() {{
+  if (loading || !(more || cfg.noMore)) return;
+  loading = true; loads++;
+  if (cfg.secsdkAfter && loads > cfg.secsdkAfter) {{
+    document.body.insertAdjacentHTML("beforeend", '<div id="secsdk-captcha-drag-wrapper" class="captcha">drag</div>');
+    loading = false; more = false; return;
+  }}
+  try {{
+    const url = `/api/live/item_list/?scenario=${{cfg.scenario}}&cursor=${{cursor}}&count={count}`
+      + `&attempt=${{attempt}}${{cfg.region ? "&region=" + cfg.region : ""}}`;
+    const r = await fetch(url);
+    if (!r.ok) {{  // TikTok's "Refresh" panel after a failed feed request
+      document.body.insertAdjacentHTML("beforeend",
+        '<div id="panel"><p>Something went wrong</p><button id="refresh">Refresh</button></div>');
+      document.getElementById("refresh").onclick = () => {{
+        attempt++; document.getElementById("panel").remove(); load();
+      }};
+      return;
+    }}
+    const data = await r.json();
+    render(data.itemList.length);
+    cursor = Number(data.cursor); more = data.hasMore;
+  }} finally {{ loading = false; }}
+}}
+function nearEnd() {{ return scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 100; }}
+(cfg.main ? main : window).addEventListener("scroll", () => {{ if (nearEnd()) load(); }}, {{passive: true}});
+if (!blob) load();
+if (cfg.modal) setTimeout(() => {{
+  document.body.insertAdjacentHTML("beforeend",
+    '<div id="modal"><div role="dialog">로그인<button data-e2e="modal-close-inner-button">x</button></div></div>');
+  const before = scroller.style.overflowY; scroller.style.overflowY = "hidden";
+  if (!cfg.main) document.body.style.overflow = "hidden";
+  document.querySelector('[data-e2e="modal-close-inner-button"]').onclick = () => {{
+    document.getElementById("modal").remove(); scroller.style.overflowY = before; document.body.style.overflow = "";
+  }};
+}}, 200);
+</script></body></html>
+"""
+
+
+def live_page_html(scenario: str) -> str:
+    traits = LIVE_SCENARIOS[scenario]
+    ssr = ""
+    if traits.get("ssr"):
+        blob = json.dumps(ssr_blob(scenario), ensure_ascii=False).replace("</", "<\\/")
+        ssr = f'<script id="__UNIVERSAL_DATA_FOR_REHYDRATION__" type="application/json">{blob}</script>'
+    cfg = {"scenario": scenario, "main": bool(traits.get("main")), "feed": traits.get("feed", True),
+           "noMore": bool(traits.get("no_more")), "modal": bool(traits.get("modal")),
+           "region": traits.get("region", "") if not traits.get("ssr") else "",
+           "ssrCards": LIVE_COUNT, "secsdkAfter": 1 if traits.get("secsdk_captcha") else 0}
+    hidden = ('<div id="captcha-verify-container-main-page" class="secsdk-captcha-wrapper" style="display:none">'
+              "</div><div class=\"captcha_verify_container\" style=\"visibility:hidden\"></div>"
+              if traits.get("hidden_captcha") else "")
+    return LIVE_HTML.format(ssr=ssr, cfg=json.dumps(cfg), count=LIVE_COUNT, hidden=hidden,
+                            body_class="main-scroller" if traits.get("main") else "",
+                            card_height="100vh" if traits.get("tall") else "300px")
+
+
+def firewall_html(solves: bool) -> str:
+    """TikTok's WAF interstitial: a script computes the challenge, sets a cookie and reloads the page."""
+    script = ('setTimeout(() => { document.cookie = "waf_ok=1; path=/"; location.reload(); }, 700);'
+              if solves else "")
+    return ("<!doctype html><html><head><title>Please wait...</title></head><body><p>Please wait...</p>"
+            f'<script>var _wafchallengeid = "3f1c0a"; {script}</script></body></html>')

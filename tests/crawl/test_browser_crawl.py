@@ -1,10 +1,9 @@
 """Real Chromium against the hostile loopback site: every failure shape the crawler must tell apart."""
 
-import json
 
 import pytest
 
-from tiktok_top10.crawl import BotWallBlocked, CaptchaBlocked, CrawlEmpty, IpBlocked, crawl_category
+from tiktok_top10.crawl import BotWallBlocked, CaptchaBlocked, CrawlEmpty, LoginRequired, crawl_category
 from tiktok_top10.crawl.browser import FeedCrawler, profile_lock
 from tiktok_top10.crawl.errors import ProfileBusy
 from tiktok_top10.storage import read_json, read_jsonl
@@ -29,7 +28,9 @@ def crawl(site, tmp_path, scenario, fast_browser, **kwargs):
 
 
 def test_full_feed_is_parsed_deduped_filtered_and_written(site, tmp_path, fast_browser):
-    summary = crawl(site, tmp_path, "ok", fast_browser, cookies=[{"name": "msToken", "value": "abc", "url": site.base_url}])
+    summary = crawl(
+        site, tmp_path, "ok", fast_browser, cookies=[{"name": "msToken", "value": "abc", "url": site.base_url}]
+    )
     rows = list(read_jsonl(tmp_path / "raw" / "items.jsonl"))
     ids = [r["id"] for r in rows]
     # 40 served: 1 ad, 1 without stats, 1 bad id, 1 repeat of item 0, 1 below min views
@@ -74,10 +75,25 @@ def test_captcha_after_two_scrolls_raises_and_saves_screenshot_and_html(site, tm
     assert not (tmp_path / "raw" / "items.jsonl").exists()
 
 
-def test_status_10204_raises_ip_blocked(site, tmp_path, fast_browser):
-    with pytest.raises(IpBlocked) as caught:
-        crawl(site, tmp_path, "ip-blocked", fast_browser)
-    assert len(caught.value.artifacts) == 2
+@pytest.mark.parametrize("scenario, error", [("status-10114", CaptchaBlocked), ("status-10000", CaptchaBlocked),
+                                             ("status-10113", CaptchaBlocked), ("verify", CaptchaBlocked),
+                                             ("status-10102", LoginRequired)])
+def test_block_and_login_envelopes_raise_their_error_with_evidence(site, tmp_path, fast_browser, scenario, error):
+    with pytest.raises(error) as caught:
+        crawl(site, tmp_path, scenario, fast_browser)
+    assert len(caught.value.artifacts) == 2 and not (tmp_path / "raw" / "items.jsonl").exists()
+    assert caught.value.exit_code == 3
+
+
+def test_status_10204_on_a_list_is_nothing_there_counted_not_a_block(site, tmp_path, fast_browser):
+    summary = crawl_category(
+        "dance", [site.url("/feed/status-10204"), site.url("/feed/ok")], out_dir=tmp_path / "raw",
+        profile_dir=tmp_path / "profile", min_views=100_000, reloads=1, scrolls=8, options=fast_browser)
+    assert summary["responses_status_10204"] == 1 and summary["items_kept"] == PAGE_SIZE * PAGES - 5
+    assert summary["responses_status_0"] == PAGES  # every status code seen is counted
+    with pytest.raises(CrawlEmpty, match="no videos found") as caught:  # nothing anywhere: exit 4
+        crawl(site, tmp_path / "again", "status-10204", fast_browser)
+    assert caught.value.exit_code == 4
 
 
 def test_http_403_page_is_a_bot_wall(site, tmp_path, fast_browser):
@@ -118,13 +134,18 @@ def test_a_profile_in_use_is_refused(tmp_path, fast_browser):
 def test_browser_reports_korean_locale_and_seoul_timezone(site, tmp_path, fast_browser):
     from playwright.sync_api import sync_playwright
 
-    crawler = FeedCrawler(category="main", profile_dir=tmp_path / "p", failures_dir=tmp_path / "f", options=fast_browser)
+    crawler = FeedCrawler(
+        category="main", profile_dir=tmp_path / "p", failures_dir=tmp_path / "f", options=fast_browser
+    )
     with sync_playwright() as playwright:
         context = crawler._launch(playwright)
         try:
             page = context.new_page()
             page.goto(site.url("/feed/empty"))
-            seen = page.evaluate("[navigator.language, Intl.DateTimeFormat().resolvedOptions().timeZone, navigator.userAgent, navigator.webdriver]")
+            seen = page.evaluate(
+                "[navigator.language, Intl.DateTimeFormat().resolvedOptions().timeZone, navigator.userAgent, "
+                "navigator.webdriver]"
+            )
         finally:
             context.close()
     assert seen[0] == "ko-KR" and seen[1] == "Asia/Seoul"

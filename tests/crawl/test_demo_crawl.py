@@ -44,3 +44,41 @@ def test_crawling_a_demo_category_keeps_exactly_the_served_items_above_min_views
     }
     summary = read_json(DayLayout(tmp_path, DAY).raw_dir(category) / "crawl_summary.json")
     assert summary["items_kept"] == len(expected) and not summary["budget_exhausted"]
+    # the demo's discover page ships its first screen server-rendered only, and says the region is KR
+    assert summary["items_from_page_data"] >= 14 and summary["responses_ssr"] >= 1 and summary["region"] == "KR"
+    photos = {vid for vid in expected if truth[vid].is_photo}
+    assert photos and all("/photo/" in rows[vid]["url"] and rows[vid]["cover_url"] for vid in photos)
+
+
+def test_a_demo_search_scrolls_inside_main_to_its_end(demo_site_or_skip, tmp_path):
+    """The demo's search grid scrolls inside <main> (as TikTok's does): every item of the search is reached."""
+    from urllib.parse import quote
+
+    from tiktok_top10.crawl.stage import browser_options, crawl_category
+    from tiktok_top10.demo.generator import generate_day
+
+    site = demo_site_or_skip
+    query = "tts 밈"
+    settings = Settings(data_root=tmp_path, source="demo", demo_url=site.base_url)
+    summary = crawl_category("tts", [f"{site.base_url}/search?q={quote(query)}"], out_dir=tmp_path / "raw",
+                             profile_dir=tmp_path / "p", min_views=0, reloads=1, scrolls=20,
+                             cookies=[{"name": "demo_day", "value": DAY.isoformat(), "url": site.base_url + "/"}],
+                             options=browser_options(settings))
+    served = {it.id for it in generate_day(DAY).sources[f"/search?q={query}"] if not it.is_ad}
+    assert {r["id"] for r in read_jsonl(tmp_path / "raw" / "items.jsonl")} == served
+    assert summary["region"] == "KR" and not summary["budget_exhausted"]
+
+
+def test_a_gated_demo_search_is_login_required(tmp_path):
+    from urllib.parse import quote
+
+    from tiktok_top10.crawl import LoginRequired
+    from tiktok_top10.crawl.stage import browser_options, crawl_category
+    from tiktok_top10.demo import DemoSite
+
+    with DemoSite(port=0, search_requires_login=True) as site:
+        settings = Settings(data_root=tmp_path, source="demo", demo_url=site.base_url)
+        with pytest.raises(LoginRequired, match="redirected to the login page"):
+            crawl_category("tts", [f"{site.base_url}/search?q={quote('tts 밈')}"], out_dir=tmp_path / "raw",
+                           profile_dir=tmp_path / "p", min_views=0, reloads=1, scrolls=5,
+                           options=browser_options(settings))

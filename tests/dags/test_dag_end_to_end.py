@@ -66,10 +66,26 @@ def _published(data_root: Path, category: str) -> list[dict]:
     return json.loads((data_root / DAY.isoformat() / category / "top10" / f"{category}_top10.json").read_text())
 
 
+def _published_events(run_id: str) -> list[dict]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                .filter(AssetModel.name == "tiktok_top10_published", AssetEvent.source_run_id == run_id).all())
+        return [dict(row.extra or {}) for row in rows]
+
+
 def test_first_run_succeeds(first_run):
     run, snapshot = first_run
     assert str(run.state) == "success", _task_states(run.run_id)
     assert len([k for k in snapshot if k.endswith("_top10.json")]) == len(CATEGORIES)
+
+
+def test_complete_day_emits_one_published_asset_event_with_the_day(first_run):
+    run, _ = first_run
+    (event,) = _published_events(run.run_id)
+    assert event["day"] == DAY.isoformat() and event["status"] == "complete"
 
 
 def test_published_top10_matches_the_generators_ground_truth(first_run, data_root, truth):
@@ -116,8 +132,10 @@ def test_manifest_reports_every_stage(first_run, data_root):
 def test_noon_run_skips_a_day_that_is_already_published(first_run, top10_dag, data_root):
     run = top10_dag.test(logical_date=dt.datetime.combine(DAY, dt.time(12, 0), tzinfo=KST))
     states = _task_states(run.run_id)
-    assert states["should_run[-1]"] == "success"
-    assert all(state == "skipped" for task, state in states.items() if not task.startswith("should_run")), states
+    assert states["resolve_run[-1]"] == states["should_run[-1]"] == "success"
+    assert all(state == "skipped" for task, state in states.items()
+               if not task.startswith(("resolve_run", "should_run"))), states
+    assert _published_events(run.run_id) == []  # nothing new was published
     assert _snapshot(data_root, DAY) == first_run[1]
 
 

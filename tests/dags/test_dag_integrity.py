@@ -18,15 +18,18 @@ def test_no_import_errors(dagbag):
 def test_task_graph_reads_like_the_pipeline(dagbag):
     dag = dagbag.dags["tiktok_top10"]
     edges = {(up, down) for down in dag.task_ids for up in dag.get_task(down).upstream_task_ids}
-    assert edges == {
-        ("should_run", "plan_categories"),
-        ("plan_categories", "crawl"),
+    pipeline = {
+        ("resolve_run", "should_run"),
+        ("should_run", "crawl"),
         ("crawl", "dedup"),
         ("dedup", "language"),
         ("language", "rank_and_publish"),
         ("rank_and_publish", "archive_and_cleanup"),
         ("rank_and_publish", "verify_day_complete"),
     }
+    # every stage but the last check gets the run spec from resolve_run, and nothing else reaches around
+    spec_edges = {("resolve_run", t) for t in ("crawl", "dedup", "language", "rank_and_publish", "archive_and_cleanup")}
+    assert edges == pipeline | spec_edges
     # One failed category must not stop the others from being deduplicated and published.
     assert dag.get_task("dedup").trigger_rule == "all_done"
     assert dag.get_task("should_run").ignore_downstream_trigger_rules is True
@@ -57,8 +60,44 @@ def test_params_form(dagbag):
     params = dagbag.dags["tiktok_top10"].params
     assert params["categories"] == ["main", "dance", "challenge", "food", "tts"]
     assert params["source"] == "demo" and params["min_views"] == 100_000 and params["top_n"] == 10
+    assert params["detector"] == "auto" and params["backbone"] == "auto"
     schema = params.get_param("source").schema
     assert schema["enum"] == ["demo", "tiktok"]
+
+
+def test_environment_sets_the_param_defaults_at_parse_time(monkeypatch):
+    """Precedence: trigger conf > environment (the Param defaults) > built-in.  Before, TIKTOK_TOP10_CATEGORIES,
+    _MIN_VIEWS and _TOP_N had no effect under Airflow because the Params' built-in defaults always won."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("TIKTOK_TOP10_CATEGORIES", "tts,food")
+    monkeypatch.setenv("TIKTOK_TOP10_MIN_VIEWS", "5000")
+    monkeypatch.setenv("TIKTOK_TOP10_TOP_N", "3")
+    monkeypatch.setenv("TIKTOK_TOP10_DETECTOR", "lingua")
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert not bag.import_errors
+    params = bag.dags["tiktok_top10"].params
+    assert params["categories"] == ["tts", "food"]
+    assert (params["min_views"], params["top_n"], params["detector"]) == (5000, 3, "lingua")
+
+
+def test_invalid_environment_is_an_import_error(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("TIKTOK_TOP10_CATEGORIES", "main,music")
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert "music" in next(iter(bag.import_errors.values()))
+
+
+def test_tasks_take_injected_arguments_not_the_internal_context_module():
+    source = (REPO / "dags" / "tiktok_top10.py").read_text()
+    assert "get_current_context" not in source and "definitions.context" not in source
+
+
+def test_only_verify_day_complete_emits_the_published_asset(dagbag):
+    dag = dagbag.dags["tiktok_top10"]
+    with_outlets = {t.task_id: [o.name for o in t.outlets] for t in dag.tasks if t.outlets}
+    assert with_outlets == {"verify_day_complete": ["tiktok_top10_published"]}
 
 
 def test_parsing_imports_nothing_heavy():

@@ -6,7 +6,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from dedup_covers import make_cover, make_reupload
 
 

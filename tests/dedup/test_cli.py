@@ -52,7 +52,9 @@ def test_deterministic_and_files_as_arguments(cli_result, cover_dir):
     assert proc.returncode == 0, proc.stderr
     again = json.loads(proc.stdout)
     assert again["groups"] == cli_result["groups"]
-    assert again["skipped"] == [{"path": str(cover_dir / "missing.jpg"), "reason": "missing: no such file or directory"}]
+    assert again["skipped"] == [
+        {"path": str(cover_dir / "missing.jpg"), "reason": "missing: no such file or directory"}
+    ]
 
 
 def test_threshold_override_is_reported(cover_dir):

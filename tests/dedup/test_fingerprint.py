@@ -27,7 +27,7 @@ def test_batching_and_workers_do_not_change_the_result(cover_dir):
     assert a.globals.shape == b.globals.shape == (len(a.paths), a.globals.shape[1])
     assert np.allclose(np.linalg.norm(a.globals, axis=1), 1.0, atol=1e-5)
     assert (a.globals * b.globals).sum(1).min() > 0.999
-    for (pa, ma, sa), (pb, mb, sb) in zip(a.keypoints, b.keypoints):
+    for (pa, ma, sa), (pb, mb, sb) in zip(a.keypoints, b.keypoints, strict=True):
         assert np.array_equal(pa[1], pb[1]) and np.array_equal(ma[1], mb[1]) and np.array_equal(sa, sb)
 
 

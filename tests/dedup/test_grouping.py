@@ -13,7 +13,7 @@ def _brute(x, threshold):
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
     sims = x @ x.T
     i, j = np.nonzero(np.triu(sims >= threshold, 1))
-    return set(zip(i.tolist(), j.tolist()))
+    return set(zip(i.tolist(), j.tolist(), strict=True))
 
 
 def _planted(n, dim, rank, seed, dups=40):
@@ -29,7 +29,7 @@ def _planted(n, dim, rank, seed, dups=40):
 def test_blocked_pairs_equal_brute_force():
     x = _planted(700, 64, 64, seed=1)
     found = similar_pairs(x, 0.8, block=128)
-    assert set(zip(found.i.tolist(), found.j.tolist())) == _brute(x, 0.8)
+    assert set(zip(found.i.tolist(), found.j.tolist(), strict=True)) == _brute(x, 0.8)
     assert len(found) > 20
 
 
@@ -39,7 +39,7 @@ def test_projected_path_loses_no_pair(monkeypatch):
     monkeypatch.setattr(grouping, "PROJECT_DIM", 24)
     x = _planted(900, 256, 32, seed=2)
     found = similar_pairs(x, 0.85, block=256)
-    assert set(zip(found.i.tolist(), found.j.tolist())) == _brute(x, 0.85)
+    assert set(zip(found.i.tolist(), found.j.tolist(), strict=True)) == _brute(x, 0.85)
 
 
 def _spy_tile_widths(monkeypatch):
@@ -103,7 +103,7 @@ def test_projected_path_equals_exact_path(monkeypatch, case):
     found = similar_pairs(x, threshold, block=256)
     assert len(widths) == 1 and widths[0][1] == "torch.bfloat16" and widths[0][0] < x.shape[1]  # projected
     _assert_same(found, exact)
-    assert set(zip(found.i.tolist(), found.j.tolist())) == _brute(x, threshold)
+    assert set(zip(found.i.tolist(), found.j.tolist(), strict=True)) == _brute(x, threshold)
     assert len(found) > 30
 
 
@@ -127,7 +127,7 @@ def test_cross_set_pairs():
     x = _planted(50, 32, 32, seed=3, dups=0)
     y = np.concatenate([x[:3] + 0.001, -x[3:6]])
     found = similar_pairs(x, 0.99, others=y)
-    assert sorted(zip(found.i.tolist(), found.j.tolist())) == [(0, 0), (1, 1), (2, 2)]
+    assert sorted(zip(found.i.tolist(), found.j.tolist(), strict=True)) == [(0, 0), (1, 1), (2, 2)]
 
 
 def test_groups_are_transitive_and_verified():

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import zlib
 import struct
+import zlib
 
 import numpy as np
 import pytest
+from dedup_covers import make_cover
 from PIL import Image
 
 from tiktok_top10.dedup.images import UnreadableImage, load_views, open_rgb
-
-from dedup_covers import make_cover
 
 
 def test_views_are_three_224_crops(tmp_path):
@@ -46,7 +45,9 @@ def _png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize(
@@ -102,7 +103,7 @@ def test_views_cut_from_the_region_equal_resize_then_crop(size):
 
     img = make_cover("astronaut", size)
     views = three_views(img)
-    for view, short in zip(views, (256, None, 400)):
+    for view, short in zip(views, (256, None, 400), strict=True):
         diff = np.abs(view.astype(np.int16) - _resize_then_crop(img, short))
         assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 3
 

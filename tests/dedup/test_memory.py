@@ -28,7 +28,8 @@ def test_round_trip_and_window(tmp_path):
     loaded = memory.load(today)
     original = _fps(today)
     assert loaded.keys == original.keys and np.array_equal(loaded.globals, original.globals)
-    for (a_plain, a_mirror, a_small), (b_plain, b_mirror, b_small) in zip(loaded.keypoints, original.keypoints):
+    pairs = zip(loaded.keypoints, original.keypoints, strict=True)
+    for (a_plain, a_mirror, a_small), (b_plain, b_mirror, b_small) in pairs:
         assert np.array_equal(a_plain[1], b_plain[1]) and np.array_equal(a_mirror[0], b_mirror[0])
         assert a_small.shape == b_small.shape and np.array_equal(a_small, b_small)
     assert len(memory.recent(today)) == HISTORY_DAYS + 1

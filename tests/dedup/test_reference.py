@@ -4,7 +4,6 @@ not merged with any other real video, and same-id covers on two days are grouped
 from __future__ import annotations
 
 import pytest
-
 from dedup_covers import SEED_CRAWLS
 
 pytestmark = [
@@ -25,7 +24,9 @@ def test_template_series_is_not_merged(lite_fingerprinter):
     result = lite_fingerprinter.fingerprint([c.path for c in covers])
     assert len(result) == len(covers) and not result.skipped
     threshold, min_inliers, min_agreement = thresholds("efficientnet-lite0")
-    groups, _ = group_duplicates(result.globals, threshold, verify=verifier(result.keypoints, min_inliers, min_agreement))
+    groups, _ = group_duplicates(
+        result.globals, threshold, verify=verifier(result.keypoints, min_inliers, min_agreement)
+    )
     metrics = pair_metrics([c.video_id for c in covers], groups)
     assert metrics["distinct_video_merges"] == 0, metrics["merged"]
     # the same video crawled on 2026-01-10, -11 and -13 is found again

@@ -7,8 +7,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
 from dedup_covers import make_cover, make_reupload
+from PIL import Image
+
 from tiktok_top10.config import Settings
 from tiktok_top10.dedup import run_dedup
 from tiktok_top10.models import VideoItem
@@ -124,7 +125,9 @@ def test_next_day_matches_published_history(day1, lite_fingerprinter):
     layout2 = _write_day(settings.data_root, DAY2, {
         "main": [
             (_item("main", "300", 900, 6), (src / "300.jpg").read_bytes()),  # same video, same bytes
-            (_item("main", "700", 50, 1), make_reupload(make_cover("astronaut"), 11, ("caption", "resize", "tone"))),
+            # a re-upload, under a new id, of the cover day 1 published (captioned, resized, re-toned)
+            (_item("main", "700", 50, 1), make_reupload(Image.open(src / "200.jpg").convert("RGB"), 11,
+                                                        ("caption", "resize", "tone"))),
             (_item("main", "800", 50, 1), make_cover("rocket")),
         ],
     })

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
-
 from dedup_covers import make_cover, make_reupload
+from PIL import Image, ImageDraw, ImageFont
 
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
 CAPTION = "반전 주의"

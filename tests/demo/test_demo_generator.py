@@ -56,11 +56,18 @@ def test_items_have_tiktok_shape():
             assert item["stats"][key] == round_count(int(exact))
         assert set(item["video"]) >= {"cover", "originCover", "dynamicCover", "playAddr", "duration", "width",
                                       "height"}
-        assert item["video"]["cover"] == f"/covers/{DAY.isoformat()}/{it.cover_name}.jpg"
+        assert it.cover_path == f"/covers/{DAY.isoformat()}/{it.cover_name}.jpg"
+        if it.is_photo:  # photo posts: cover in imagePost, an empty video, their own URL
+            assert item["video"]["cover"] == "" and item["imagePost"]["cover"]["imageURL"]["urlList"] == [it.cover_path]
+            assert it.url == f"https://www.tiktok.com/@{item['author']['uniqueId']}/photo/{it.id}"
+        else:
+            assert item["video"]["cover"] == it.cover_path and "/video/" in it.url
         for extra in item["textExtra"]:
             assert item["desc"][extra["start"]:extra["end"]] == "#" + extra["hashtagName"]
         assert [c["title"] for c in item["challenges"]] == [e["hashtagName"] for e in item["textExtra"]]
         assert isinstance(item["isAd"], bool) and isinstance(item["createTime"], int)
+    photos = [it for it in demo.all_items() if it.is_photo]
+    assert 10 <= len(photos) <= 80  # about 1 in 25
 
 
 def test_round_count_keeps_two_significant_digits():

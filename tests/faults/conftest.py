@@ -40,7 +40,9 @@ def manifest_without_run_record(path: Path) -> dict:
 
 def leftovers(root: Path) -> list[str]:
     """Temp files and staging directories: nothing of the kind may survive a finished run."""
-    return sorted(str(p.relative_to(root)) for p in Path(root).rglob(".*") if ".staging-" in p.name or p.name.endswith(".tmp"))
+    return sorted(
+        str(p.relative_to(root)) for p in Path(root).rglob(".*") if ".staging-" in p.name or p.name.endswith(".tmp")
+    )
 
 
 def child_env(**extra: str) -> dict[str, str]:

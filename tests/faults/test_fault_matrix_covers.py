@@ -43,7 +43,9 @@ def png_bomb(width=30_000, height=30_000) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 GOOD = photo(1)
@@ -133,7 +135,9 @@ def test_covers_bad_files_on_disk_are_skipped_by_dedup_and_the_rest_publish(sett
     manifest = read_json(layout.manifest)
     published = read_json(layout.top10_json("main"))
     assert manifest["status"] == "complete" and manifest["stages"]["publish"]["main"]["published"] == len(published)
-    assert {names[e["url"].rsplit("/", 1)[-1]] for e in published} <= {"png_named_jpg", "eightk", "good0", "good1", "good2"}
+    assert {names[e["url"].rsplit("/", 1)[-1]] for e in published} <= {
+        "png_named_jpg", "eightk", "good0", "good1", "good2"
+    }
     assert len(published) >= 3
     for k in range(1, len(published) + 1):
         with Image.open(layout.top10_dir("main") / "thumbnails" / f"main{k:02d}.jpg") as img:

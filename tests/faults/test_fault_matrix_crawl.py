@@ -1,4 +1,5 @@
-"""Fault matrix, crawl rows: captcha, bot wall, empty bodies, statusCode 10204, a navigation timeout, the
+"""Fault matrix, crawl rows: captcha, bot wall, empty bodies, statusCode 10204 (nothing there, not a block),
+statusCode 10114 (anti-bot block), a navigation timeout, the
 browser process killed mid-crawl.  Outcome required: the category's task fails with a clear (typed) error
 and is retried; its previous output is untouched; other categories publish; the 12:00 run recovers.
 
@@ -16,21 +17,20 @@ import time
 
 import psutil
 import pytest
-
 from crawl.hostile_site import PAGE_SIZE, PAGES, HostileSite
+
 from tiktok_top10.config import Settings
 from tiktok_top10.crawl import (
     BotWallBlocked,
     BrowserCrashed,
     CaptchaBlocked,
     CrawlEmpty,
-    IpBlocked,
     SourceUnreachable,
     run_crawl,
 )
 from tiktok_top10.crawl.browser import BrowserOptions
 from tiktok_top10.crawl.stage import crawl_category
-from tiktok_top10.storage import DayLayout, read_json, read_jsonl
+from tiktok_top10.storage import DayLayout, read_json
 
 pytestmark = pytest.mark.browser
 
@@ -77,9 +77,19 @@ def test_crawl_empty_bodies(site, tmp_path):
 
 
 def test_crawl_status_10204(site, tmp_path):
-    with pytest.raises(IpBlocked, match="10204") as error:
-        crawl(site, tmp_path, "ip-blocked")
-    assert_failed_cleanly(tmp_path, error, "ip_blocked")
+    """10204 is VIDEO_NOT_EXIST (TikTok-Api's table): on a list, nothing there. Counted; a category that finds
+    nothing at all is CrawlEmpty (exit 4, no retry), not an IP block."""
+    with pytest.raises(CrawlEmpty, match="no videos found") as error:
+        crawl(site, tmp_path, "status-10204")
+    assert_failed_cleanly(tmp_path, error, "empty")
+    assert error.value.exit_code == 4 and error.value.retry == "never"
+
+
+def test_crawl_status_10114(site, tmp_path):
+    with pytest.raises(CaptchaBlocked, match="10114") as error:
+        crawl(site, tmp_path, "status-10114")
+    assert_failed_cleanly(tmp_path, error, "captcha")
+    assert error.value.exit_code == 3 and error.value.retry == "long_delay"
 
 
 def test_crawl_navigation_timeout(tmp_path):
@@ -139,7 +149,9 @@ def test_crawl_browser_killed_mid_crawl(site, tmp_path):
         start_hits = site.hits["/api/recommend/item_list/"]
         while time.monotonic() < deadline and site.hits["/api/recommend/item_list/"] < start_hits + 2:
             time.sleep(0.02)
-        browsers = [p for p in _chromium_of(tmp_path / "profile") if not any(a.startswith("--type=") for a in p.cmdline())]
+        browsers = [
+            p for p in _chromium_of(tmp_path / "profile") if not any(a.startswith("--type=") for a in p.cmdline())
+        ]
         for proc in browsers:
             os.kill(proc.pid, signal.SIGKILL)  # the browser process itself, by pid
             killed.append(proc.pid)
@@ -178,8 +190,8 @@ def test_crawl_blocked_category_others_publish_and_the_1200_run_recovers(site, d
 
     day = dt.date(2026, 11, 22)
     categories = ["main", "food"]
-    settings = Settings(data_root=tmp_path / "data", source="demo", demo_url=demo_site.base_url, categories=tuple(categories),
-                        detector="lingua", min_views=100_000, top_n=5)
+    settings = Settings(data_root=tmp_path / "data", source="demo", demo_url=demo_site.base_url,
+                        categories=tuple(categories), detector="lingua", min_views=100_000, top_n=5)
     layout = DayLayout(settings.data_root, day)
     blocked_food = json.dumps({"categories": {"food": {"tags": ["captcha-1"]}}})
 
@@ -190,7 +202,9 @@ def test_crawl_blocked_category_others_publish_and_the_1200_run_recovers(site, d
 
     run_crawl(settings, day, "main")
     with pytest.raises(CaptchaBlocked):  # food's source is behind a captcha this morning
-        run_crawl(Settings(data_root=settings.data_root, demo_url=site.base_url), day, "food", sources_override=blocked_food)
+        run_crawl(
+            Settings(data_root=settings.data_root, demo_url=site.base_url), day, "food", sources_override=blocked_food
+        )
     midnight = rest_of_the_day()
     assert midnight["status"] == "partial"
     assert midnight["stages"]["publish"]["main"]["published"] == 5

@@ -5,11 +5,9 @@ rejected or normalised with a counted reason, and no path is ever built from cap
 from __future__ import annotations
 
 import datetime as dt
-import json
-
-import pytest
 
 from crawl.hostile_site import HostileSite, raw_item, video_id
+
 from tiktok_top10.crawl.covers import CoverPolicy, download_covers
 from tiktok_top10.crawl.parse import MAX_CAPTION_CHARS, ParseTally, items_from_payload
 from tiktok_top10.crawl.stage import select_items
@@ -22,7 +20,9 @@ SOURCE = "http://127.0.0.1:9/feed/ok"
 
 def parse(*items: dict) -> tuple[list, ParseTally]:
     tally = ParseTally()
-    out, _ = items_from_payload({"statusCode": 0, "itemList": list(items)}, category="main", source_url=SOURCE, tally=tally)
+    out, _ = items_from_payload(
+        {"statusCode": 0, "itemList": list(items)}, category="main", source_url=SOURCE, tally=tally
+    )
     return out, tally
 
 
@@ -36,28 +36,40 @@ def with_views(n: int, value) -> dict:
 
 
 def test_input_item_json_with_missing_fields():
-    kept, tally = parse(without(raw_item(0), "id"), without(raw_item(1), "author"), without(raw_item(2), "stats", "statsV2"),
-                        {**raw_item(3), "author": {"nickname": "이름만"}}, without(raw_item(4), "desc", "video", "createTime"))
+    kept, tally = parse(
+        without(raw_item(0), "id"),
+        without(raw_item(1), "author"),
+        without(raw_item(2), "stats", "statsV2"),
+        {**raw_item(3), "author": {"nickname": "이름만"}},
+        without(raw_item(4), "desc", "video", "createTime"),
+    )
     assert dict(tally.malformed) == {"bad_id": 1, "missing_author": 2, "missing_stats": 1}
     assert [i.id for i in kept] == [video_id(4)]  # optional fields missing: kept with empty defaults
     assert (kept[0].title, kept[0].cover_url, kept[0].create_time) == ("", "", None)
 
 
 def test_input_numbers_as_strings():
-    kept, tally = parse(with_views(0, "1.2M"), with_views(1, "1,234"), with_views(2, " 250000 "), with_views(3, 250000.0))
+    kept, tally = parse(
+        with_views(0, "1.2M"), with_views(1, "1,234"), with_views(2, " 250000 "), with_views(3, 250000.0)
+    )
     # Display strings are not counts: an exact counter is required to rank, so they are rejected, by reason.
     assert dict(tally.malformed) == {"bad_playCount": 2}
     assert sorted(i.views for i in kept) == [250000, 250000]
 
 
 def test_input_negative_views():
-    kept, tally = parse(with_views(0, -5), with_views(1, "-5"), {**raw_item(2), "statsV2": {"playCount": "300000", "diggCount": -1}})
+    kept, tally = parse(
+        with_views(0, -5), with_views(1, "-5"), {**raw_item(2), "statsV2": {"playCount": "300000", "diggCount": -1}}
+    )
     assert dict(tally.malformed) == {"bad_playCount": 2, "bad_diggCount": 1}
     assert kept == []
 
 
 def test_input_huge_captions():
-    kept, tally = parse({**raw_item(0), "desc": "틱톡 " * 200_000}, {**raw_item(1), "author": {**raw_item(1)["author"], "nickname": "n" * 10_000}})
+    kept, tally = parse(
+        {**raw_item(0), "desc": "틱톡 " * 200_000},
+        {**raw_item(1), "author": {**raw_item(1)["author"], "nickname": "n" * 10_000}},
+    )
     assert len(kept) == 2 and len(kept[0].title) == MAX_CAPTION_CHARS and len(kept[1].author_nickname) == 100
     assert dict(tally.normalised) == {"title_clipped": 1, "nickname_clipped": 1}
 
@@ -74,7 +86,9 @@ def test_input_nul_and_control_characters():
 
 def test_input_ids_that_are_not_digits():
     bad_ids = ["not-a-number", "../../etc/passwd", "12 34", "١٢٣", "0x1f", "", "1" * 26, True, 1.5, None]
-    kept, tally = parse(*({**raw_item(n), "id": v} for n, v in enumerate(bad_ids)), {**raw_item(99), "id": int(video_id(99))})
+    kept, tally = parse(
+        *({**raw_item(n), "id": v} for n, v in enumerate(bad_ids)), {**raw_item(99), "id": int(video_id(99))}
+    )
     assert dict(tally.malformed) == {"bad_id": len(bad_ids)}
     assert [i.id for i in kept] == [video_id(99)]  # an int id is the same id, as a string
 
@@ -91,7 +105,11 @@ def test_input_captions_with_path_separators_never_become_paths(settings):
     with HostileSite() as site:
         source = site.url("/feed/ok")
         payload = {"statusCode": 0, "itemList": [
-            {**raw_item(n), "desc": f"진짜 한국어 캡션 {caption}", "author": {**raw_item(n)["author"], "nickname": caption}}
+            {
+                **raw_item(n),
+                "desc": f"진짜 한국어 캡션 {caption}",
+                "author": {**raw_item(n)["author"], "nickname": caption},
+            }
             for n, caption in enumerate(hostile)
         ]}
         tally = ParseTally()
@@ -105,7 +123,10 @@ def test_input_captions_with_path_separators_never_become_paths(settings):
     atomic_write_jsonl(layout.raw_items("main"), rows)
     atomic_write_json(layout.raw_dir("main") / "crawl_summary.json", {"items_kept": len(rows)})
     verdict = {"category": "main", "duplicate_of": None, "similarity": None, "reason": None, "matched_history": None}
-    atomic_write_jsonl(layout.work_dir / "dedup.jsonl", [{"key": f"main/{r['id']}", "id": r["id"], "status": "kept", **verdict} for r in rows])
+    atomic_write_jsonl(
+        layout.work_dir / "dedup.jsonl",
+        [{"key": f"main/{r['id']}", "id": r["id"], "status": "kept", **verdict} for r in rows],
+    )
     atomic_write_jsonl(layout.work_dir / "language.jsonl", [
         {"key": f"main/{r['id']}", "category": "main", "id": r["id"], "korean": True, "language": "ko",
          "confidence": 1.0, "basis": "title", "detector": "script"} for r in rows])

@@ -15,8 +15,8 @@ import re
 import subprocess
 
 import pytest
-
 from crawl.hostile_site import HostileSite
+
 from tiktok_top10 import storage
 from tiktok_top10.config import Settings
 from tiktok_top10.crawl import run_crawl
@@ -28,7 +28,9 @@ from .conftest import REPO
 # What key material looks like in a file: PEM private keys, Google service-account JSON, Google API keys,
 # AWS access keys, Fernet keys assigned in config, a generic "password = <literal>" assignment.
 KEY_PATTERNS = {
-    "pem private key": re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH |ENCRYPTED )?PRIVATE KEY-----\s*\n\s*[A-Za-z0-9+/]{20}"),
+    "pem private key": re.compile(
+        r"-----BEGIN (?:RSA |EC |OPENSSH |ENCRYPTED )?PRIVATE KEY-----" r"\s*\n\s*[A-Za-z0-9+/]{20}"
+    ),
     "service-account private_key": re.compile(r'"private_key"\s*:\s*"-----BEGIN'),
     "google api key": re.compile(r"AIza[0-9A-Za-z_\-]{35}"),
     "aws access key": re.compile(r"AKIA[0-9A-Z]{16}"),
@@ -137,7 +139,8 @@ def test_secrets_compose_flags_every_default_password():
     example = (REPO / ".env.example").read_text()
     for variable in defaults:
         assert variable in header, f"docker-compose.yaml's header does not flag the default of {variable}"
-        assert re.search(rf"# CHANGE[^\n]*\n(?:(?:#[^\n]*|[A-Z_]+=[^\n]*)\n)*{re.escape(variable)}=", example), f".env.example: {variable}"
+        flagged = rf"# CHANGE[^\n]*\n(?:(?:#[^\n]*|[A-Z_]+=[^\n]*)\n)*{re.escape(variable)}="
+        assert re.search(flagged, example), f".env.example: {variable}"
 
 
 def test_secrets_readme_flags_every_default_password():

@@ -1,7 +1,13 @@
 """Fault matrix, storage rows: a full disk, an unwritable data root and ``kill -9`` during publish.
 
 Outcome required: the day's previous published state (or none) stays intact and readable, and the next run
-completes.  Each fault is injected into the real ``publish_day`` on a real data root."""
+completes.  Each fault is injected into the real ``publish_day`` on a real data root.
+
+The disk-full-while-staging row fills a real filesystem where the machine allows it: as root, a child process
+in a mount namespace of its own (``unshare -m``) mounts a 1 MiB tmpfs, copies the data root onto it, fills it up
+to a few blocks and publishes, so the kernel's own ENOSPC hits wherever publish happens to write; the tree is
+copied back out for the checks.  Where mounting is not permitted the row falls back to a simulated ENOSPC
+(``Path.write_bytes`` failing mid-way), and the test prints which of the two ran."""
 
 from __future__ import annotations
 
@@ -9,17 +15,19 @@ import datetime as dt
 import errno
 import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tiktok_top10 import publish, storage
+from tiktok_top10 import storage
 from tiktok_top10.publish import day_is_published, publish_day
 from tiktok_top10.storage import read_json
 
-from .conftest import leftovers, snapshot, start_child
+from .conftest import PYTHON, REPO, child_env, leftovers, snapshot, start_child
 
 DAY = dt.date(2026, 11, 22)
 CATEGORIES = ["main", "dance", "food"]
@@ -60,8 +68,63 @@ def assert_intact_then_next_run_completes(settings, before):
     assert first[0]["url"].endswith("/7003")  # the new ranking is what got published
 
 
-def test_storage_disk_full_while_staging_covers(published, monkeypatch):
+# Runs inside the mount namespace: the data root on the fresh tmpfs, the filesystem filled to ``free`` bytes, one
+# publish; prints its outcome as JSON and copies the tree back to where the parent can check it.
+PUBLISH_ON_A_FULL_TMPFS = r"""
+import datetime as dt, json, os, shutil, sys
+from pathlib import Path
+from tiktok_top10.config import Settings
+from tiktok_top10.publish import publish_day
+
+source, mount, back, free = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+root = mount / "data"
+shutil.copytree(source, root, symlinks=True)
+stat = os.statvfs(mount)
+with open(mount / "filler", "wb") as fh:
+    fh.write(b"\0" * max(0, stat.f_bavail * stat.f_frsize - free))
+outcome = {"free_before_publish": os.statvfs(mount).f_bavail * stat.f_frsize, "errno": None}
+try:
+    publish_day(Settings(data_root=root, categories=("main", "dance", "food")), dt.date(2026, 11, 22),
+                ["main", "dance", "food"])
+except OSError as exc:
+    outcome.update(errno=exc.errno, error=str(exc))
+shutil.copytree(root, back, symlinks=True)
+print(json.dumps(outcome))
+"""
+TMPFS_SIZE = "1m"
+# Free space left for the publish: room for some of its files, not all (a publish writes ~20 files of one 4 KiB
+# tmpfs page or more each), so it fails mid-way, not on its first write.
+FREE_BYTES = 8 * 4096
+
+
+def publish_on_a_full_tmpfs(data_root: Path, work: Path) -> tuple[dict | None, str]:
+    """(outcome, how) of one publish of ``data_root`` on a filled tmpfs; (None, why not) where it cannot mount."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return None, "not root or no unshare(1)"
+    mount, back = work / "mnt", work / "after"
+    mount.mkdir()
+    script = (f'mount -t tmpfs -o size={TMPFS_SIZE} tmpfs "$1" && exec "$2" -c "$3" "$4" "$1" "$5" "$6"')
+    run = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(mount), PYTHON, PUBLISH_ON_A_FULL_TMPFS,
+                          str(data_root), str(back), str(FREE_BYTES)],
+                         capture_output=True, text=True, timeout=120, cwd=REPO, env=child_env())
+    if run.returncode != 0 and not back.exists():
+        return None, f"unshare -m + mount tmpfs not permitted here: {run.stderr.strip().splitlines()[-1:]}"
+    assert run.returncode == 0, run.stderr
+    shutil.rmtree(data_root)
+    shutil.copytree(back, data_root, symlinks=True)
+    return json.loads(run.stdout.strip().splitlines()[-1]), f"real ENOSPC: {TMPFS_SIZE} tmpfs in a mount namespace"
+
+
+def test_storage_disk_full_while_staging_covers(published, monkeypatch, tmp_path, capsys):
     settings, before = published
+    outcome, how = publish_on_a_full_tmpfs(settings.data_root, tmp_path)
+    with capsys.disabled():
+        print(f"\n[disk-full row] {how if outcome else 'simulated ENOSPC (Path.write_bytes), because ' + how}")
+    if outcome is not None:
+        assert outcome["errno"] == errno.ENOSPC, outcome
+        assert outcome["free_before_publish"] <= FREE_BYTES
+        assert_intact_then_next_run_completes(settings, before)
+        return
     real_write = Path.write_bytes
     calls = []
 
@@ -97,7 +160,9 @@ def test_storage_disk_full_while_writing_the_manifest(published, monkeypatch):
     assert after["2026-11-22/manifest.json"] == before["2026-11-22/manifest.json"]
     assert leftovers(settings.data_root) == []
     publish_day(settings, DAY, CATEGORIES)
-    assert read_json(settings.data_root / "2026-11-22" / "manifest.json")["stages"]["publish"]["main"]["changed"] is False
+    assert (
+        read_json(settings.data_root / "2026-11-22" / "manifest.json")["stages"]["publish"]["main"]["changed"] is False
+    )
     assert day_is_published(settings, DAY, CATEGORIES)
 
 

@@ -92,7 +92,9 @@ def test_translation_5xx_storm(day, stub):
     assert_no_verdicts(day)
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"", b'{"data": {"detections": []}}', b'{"data": {"detections": [[{"confidence": 1}]]}}'])
+@pytest.mark.parametrize(
+    "body", [b"{not json", b"", b'{"data": {"detections": []}}', b'{"data": {"detections": [[{"confidence": 1}]]}}']
+)
 def test_translation_malformed_json(day, stub, body):
     stub.fail_next(StubResponse(200, body))
     with pytest.raises(DetectorResponseError, match="malformed"):
@@ -125,7 +127,9 @@ def test_translation_credentials_invalid(day, stub, monkeypatch):
     assert secret not in str(failure.value) and secret not in repr(failure.value)
     assert_no_verdicts(day)
     # A key the token endpoint refuses (revoked, wrong project): 401 from the API is not retried.
-    stub.fail_next(StubResponse(401, {"error": {"code": 401, "message": "Request had invalid authentication credentials."}}))
+    stub.fail_next(
+        StubResponse(401, {"error": {"code": 401, "message": "Request had invalid authentication credentials."}})
+    )
     with pytest.raises(DetectorUnavailable, match="credentials were refused"):
         run_language(google_settings(day, stub), DAY, google_credentials=AnonymousCredentials(),
                      retry=RetryPolicy(attempts=5, sleep=Sleeps()))
@@ -137,7 +141,9 @@ def test_translation_failure_with_fallback_allowed_is_recorded(day, stub):
     """The one way past a Google outage: the operator's explicit lingua fallback, recorded in the summary."""
     stub.fail_next(*[quota_error(429)] * 2)
     settings = google_settings(day, stub, language_fallback="lingua")
-    run_language(settings, DAY, google_credentials=AnonymousCredentials(), retry=RetryPolicy(attempts=2, sleep=Sleeps()))
+    run_language(
+        settings, DAY, google_credentials=AnonymousCredentials(), retry=RetryPolicy(attempts=2, sleep=Sleeps())
+    )
     summary = storage.read_json(day.work_dir / "language_summary.json")
     assert summary["fallback_used"] is True and "429" in summary["fallback_reason"]
     rows = list(storage.read_jsonl(day.work_dir / "language.jsonl"))

@@ -5,8 +5,6 @@ public ``tiktok_top10.dedup`` API and the ``top10 dedup`` CLI as they are."""
 
 from __future__ import annotations
 
-import io
-import os
 import subprocess
 import sys
 
@@ -42,7 +40,8 @@ def cli(models_dir, *args):
     image = models_dir.parent / "cover.png"
     Image.new("RGB", (64, 96), (200, 30, 30)).save(image)
     return subprocess.run([sys.executable, "-m", "tiktok_top10.cli", "dedup", str(image), *args], cwd=REPO,
-                          env=child_env(TIKTOK_TOP10_MODELS_DIR=str(models_dir)), capture_output=True, text=True, timeout=300)
+                          env=child_env(TIKTOK_TOP10_MODELS_DIR=str(models_dir)), capture_output=True, text=True,
+                          timeout=300)
 
 
 def check_resnet50_fault(models_dir, fault):
@@ -73,6 +72,10 @@ def test_weights_wrong_checksum(models_dir):
 def test_weights_corrupt_file_given_explicitly(models_dir):
     corrupt = models_dir / "mine.pth"
     corrupt.write_bytes(b"not a torch checkpoint" * 100)
-    done = cli(models_dir, "--weights", str(corrupt))
+    done = cli(models_dir, "--weights", str(corrupt), "--threshold", "0.9")
     assert done.returncode == 2 and "cannot read weights" in done.stderr
+    assert "Traceback" not in done.stderr
+    # without a threshold, weights nobody calibrated do not run at all: no threshold is made up for them
+    done = cli(models_dir, "--weights", str(corrupt))
+    assert done.returncode == 2 and "no calibration for resnet50" in done.stderr and "make calibrate" in done.stderr
     assert "Traceback" not in done.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tiktok_top10.language import Detection, KoreanFilter, LinguaDetector
+from tiktok_top10.language import Candidate, Detection, KoreanFilter, LinguaDetector
 
 
 class FixedDetector:
@@ -119,3 +119,89 @@ def test_same_text_is_detected_once_per_batch():
 
     KoreanFilter(detector).decide_many([Candidate("hello there friends", ""), Candidate("hello there friends #a", "x")])
     assert detector.seen == ["hello there friends"]
+
+
+ISSUE_17_FOREIGN = [
+    ("今日のランチ #먹방 #추천 #한국", "ja"),
+    ("太好笑了 #먹방 #추천 #한국", "zh"),
+    ("อร่อย #먹방 #추천 #한국", "th"),
+]
+
+
+def test_a_caption_in_its_own_script_is_not_made_korean_by_hashtags(lingua_filter):
+    for caption, language in ISSUE_17_FOREIGN:
+        decision = lingua_filter.decide(caption, "한국인")
+        assert (decision.korean, decision.language, decision.basis, decision.rule) == (
+            False, language, "title", "foreign-script"), caption
+        # Before the rule (switched off), the three Korean hashtags tipped each of them.
+        assert KoreanFilter(LinguaDetector(), foreign_script_rule=False).decide(caption, "한국인").korean, caption
+    # Cyrillic: lingua's restricted set cannot name Russian, the script still says foreign.
+    cyrillic = lingua_filter.decide("Очень вкусно #먹방 #추천", "")
+    assert (cyrillic.korean, cyrillic.rule) == (False, "foreign-script")
+
+
+def test_the_script_rule_also_blocks_text_language():
+    weak_ja = FixedDetector(Detection("ja", 0.3))
+    decision = KoreanFilter(weak_ja, use_text_language=True).decide("草", "", text_language="ko")
+    assert (decision.korean, decision.language, decision.rule) == (False, "ja", "foreign-script")
+    assert KoreanFilter(weak_ja, use_text_language=True, foreign_script_rule=False).decide(
+        "草", "", text_language="ko").korean
+
+
+def test_a_short_latin_caption_with_korean_hashtags_stays_korean(lingua_filter):
+    decision = lingua_filter.decide("so good #먹방 #추천", "")
+    assert (decision.korean, decision.language, decision.rule) == (True, "ko", "hashtags")
+
+
+def test_mixed_hangul_and_kana_keeps_the_hangul_rules(lingua_filter):
+    caption = "今日のランチ 진짜 맛있다 #먹방 #추천"
+    ours = lingua_filter.decide(caption, "")
+    before = KoreanFilter(LinguaDetector(), foreign_script_rule=False).decide(caption, "")
+    assert ours == before and ours.korean and ours.rule == "mixed-hangul"
+
+
+def test_the_script_rule_judges_the_caption_not_the_nickname(lingua_filter):
+    # No caption words: the nickname is the basis and an all-Korean hashtag line stays weak evidence.
+    decision = lingua_filter.decide("#먹방 #추천 #한국", "山田")
+    assert (decision.korean, decision.basis, decision.rule) == (True, "author", "hashtags")
+
+
+def test_every_decision_names_its_rule_in_the_row_and_the_counts():
+    korean_filter = KoreanFilter(LinguaDetector())
+    decisions = korean_filter.decide_many(
+        [Candidate(caption, "") for caption, _ in ISSUE_17_FOREIGN]
+        + [Candidate("so good #먹방 #추천", ""), Candidate("오늘 점심", ""), Candidate("", "")]
+    )
+    assert [d.row()["rule"] for d in decisions] == [
+        "foreign-script", "foreign-script", "foreign-script", "hashtags", "all-hangul", "no-words"]
+    rules = korean_filter.stats.rules
+    assert (rules["foreign-script"], rules["hashtags"], rules["all-hangul"], rules["no-words"]) == (3, 1, 1, 1)
+    assert rules["text-language"] == 0  # every rule is counted, so the summary always has the same keys
+
+
+def test_the_language_stage_writes_the_rule_per_row_and_counts_it(tmp_path):
+    import datetime as dt
+
+    from tiktok_top10 import storage
+    from tiktok_top10.config import Settings
+    from tiktok_top10.language import run_language
+    from tiktok_top10.models import VideoItem, canonical_url
+
+    day = dt.date(2026, 1, 10)
+    layout = storage.DayLayout(tmp_path, day)
+    captions = {"8001": ISSUE_17_FOREIGN[0][0], "8002": ISSUE_17_FOREIGN[2][0], "8003": "so good #먹방 #추천"}
+    storage.atomic_write_jsonl(layout.raw_items("food"), [
+        VideoItem(id=i, category="food", title=title, author_nickname="먹방러", author_unique_id=f"u{i}", views=1000,
+                  likes=10, url=canonical_url(f"u{i}", i)).to_json()
+        for i, title in captions.items()
+    ])
+    storage.atomic_write_jsonl(layout.work_dir / "dedup.jsonl", [
+        {"key": f"food/{i}", "category": "food", "id": i, "status": "kept", "duplicate_of": None, "similarity": None,
+         "reason": None, "matched_history": None}
+        for i in captions
+    ])
+    rows = {r["id"]: r for r in storage.read_jsonl(run_language(Settings(data_root=tmp_path, detector="lingua"), day))}
+    assert {i: (r["korean"], r["rule"]) for i, r in rows.items()} == {
+        "8001": (False, "foreign-script"), "8002": (False, "foreign-script"), "8003": (True, "hashtags")}
+    summary = storage.read_json(layout.work_dir / "language_summary.json")
+    assert (summary["rule_foreign_script"], summary["rule_hashtags"], summary["rule_text_language"]) == (2, 1, 0)

@@ -37,3 +37,31 @@ def test_default_filter_vs_original_rules(reference, eval_lang):
     # The original's failure mode reproduces: a Korean hashtag makes short foreign texts Korean.
     assert original["word-pairs +#추천"]["false_korean"] > 0.5
     assert ours["all"]["accuracy"] > original["all"]["accuracy"]
+
+
+def test_script_rule_groups(reference, eval_lang):
+    """Short ja/zh/th texts + Korean hashtags are all foreign; short Latin ones are decided as before the rule."""
+    foreign, missing = eval_lang.tagged_short_items(reference, eval_lang.FOREIGN_SCRIPT_LANGS, 30)
+    latin, _ = eval_lang.tagged_short_items(reference, eval_lang.LATIN_SCRIPT_LANGS, 30)
+    assert set(missing) <= {"ru"}  # lingua-testdata has no Russian; every other script is evaluated
+    detector = LinguaDetector()
+    rule_off = KoreanFilter(detector, foreign_script_rule=False)
+    ours = eval_lang.evaluate_script_groups(KoreanFilter(detector), rule_off, foreign, latin)
+    before = eval_lang.evaluate_script_groups(rule_off, rule_off, foreign, latin)
+
+    for lang in ("ja", "zh", "th"):
+        assert ours[f"foreign-script {lang}"]["n"] >= 50, lang
+        assert ours[f"foreign-script {lang}"]["foreign"] == 1.0, lang
+    assert ours["latin-script all"]["n"] == 30 * 2 * len(eval_lang.LATIN_SCRIPT_LANGS)
+    assert ours["latin-script all"]["unchanged"] == 1.0
+    # The failure the rule fixes reproduces without it, and the Latin group really exercises the hashtag rule.
+    assert before["foreign-script all"]["korean"] > 0.5
+    assert ours["latin-script all"]["korean"] > 0.3
+
+
+def test_seed_chinese_caption_with_korean_hashtags_is_no_longer_korean(reference, eval_lang):
+    items = eval_lang.seed_items(reference)
+    ours = eval_lang.evaluate("default", KoreanFilter(LinguaDetector()), items)
+    before = eval_lang.evaluate("rule off", KoreanFilter(LinguaDetector(), foreign_script_rule=False), items)
+    assert ours["seed"]["false_korean"] == 0.0 < before["seed"]["false_korean"]
+    assert ours["seed"]["false_foreign"] <= before["seed"]["false_foreign"]

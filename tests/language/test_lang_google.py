@@ -16,7 +16,8 @@ from tiktok_top10.language import (
     LinguaDetector,
     RetryPolicy,
 )
-from tiktok_top10.language.google_stub import DETECT_PATH, StubResponse, quota_error
+from tiktok_top10.language.detectors import CredentialsRefused
+from tiktok_top10.language.google_stub import DETECT_PATH, StubResponse, auth_error, invalid_grant, quota_error
 
 
 def test_request_shape(google_detector, google_stub):
@@ -108,7 +109,9 @@ def test_only_undecidable_texts_reach_the_api_and_the_cache_makes_reruns_free(go
         Candidate("mash-up dance 어떤 트렌드가 좋아요?", "서준"),
     ]
     first = KoreanFilter(google_detector, cache_dir=tmp_path).decide_many(items)
-    assert google_stub.texts_sent() == sorted(["Real strawberry rice cake for dessert", "mash-up dance 어떤 트렌드가 좋아요?"])
+    assert google_stub.texts_sent() == sorted(
+        ["Real strawberry rice cake for dessert", "mash-up dance 어떤 트렌드가 좋아요?"]
+    )
     assert len(google_stub.requests) == 1
 
     rerun_detector = GoogleDetector(AnonymousCredentials(), endpoint=google_stub.url)
@@ -155,3 +158,78 @@ def test_service_account_credentials_fetch_a_token_then_call_the_api(google_stub
     assert google_stub.token_requests == 1
     headers = {k.lower(): v for k, v in google_stub.requests[0]["headers"].items()}
     assert headers["authorization"] == "Bearer stub-token"
+
+
+# --- refused credentials: a real service-account key, a token endpoint and an API that say no -----------------
+
+# What the PEM header says, assembled so that this file holds nothing a key scan (or a pre-commit hook) flags.
+PEM_MARKER = "PRIVATE" + " KEY"
+
+
+@pytest.fixture
+def throwaway_key(google_stub):
+    """A service-account key generated now (never stored), its token endpoint the loopback stub, and a stretch
+    of its key body to look for wherever it must not appear."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    assert PEM_MARKER in pem
+    info = {
+        "type": "service_account", "project_id": "test-project", "private_key_id": "k" * 40, "private_key": pem,
+        "client_email": "refused@test-project.iam.gserviceaccount.com", "client_id": "1",
+        "token_uri": f"{google_stub.url}/token",
+    }
+    return info, "".join(pem.strip().splitlines()[1:-1])[40:100]
+
+
+def assert_names_the_account_and_quotes_no_key(error: Exception, info: dict, key_body: str, logged: str) -> None:
+    assert isinstance(error, CredentialsRefused)  # the task's retry policy never retries this type
+    message = str(error)
+    assert "credentials were refused" in message and info["client_email"] in message
+    for text in (message, logged):
+        assert key_body not in text and PEM_MARKER not in text and info["private_key_id"] not in text
+
+
+def test_a_key_the_token_endpoint_refuses_fails_at_once_naming_the_account(google_stub, throwaway_key, sleeps, caplog):
+    info, key_body = throwaway_key
+    google_stub.refuse_next_token(invalid_grant())
+    detector = GoogleDetector(info, endpoint=google_stub.url, retry=RetryPolicy(attempts=4, sleep=sleeps))
+    caplog.set_level("DEBUG")
+    with pytest.raises(DetectorUnavailable) as failure:
+        detector.detect(["hello world"])
+    assert "token endpoint" in str(failure.value) and "invalid_grant" in str(failure.value)
+    assert_names_the_account_and_quotes_no_key(failure.value, info, key_body, caplog.text)
+    # one token request, refused; the API never called; nothing retried
+    assert (google_stub.token_requests, len(google_stub.requests), sleeps.waits) == (1, 0, [])
+
+
+@pytest.mark.parametrize("status, said", [(401, "Unauthorized"), (403, "Forbidden")])
+def test_an_api_refusing_the_token_fails_at_once_naming_the_account(google_stub, throwaway_key, sleeps, caplog,
+                                                                    status, said):
+    info, key_body = throwaway_key
+    google_stub.fail_next(auth_error(status))
+    detector = GoogleDetector(info, endpoint=google_stub.url, retry=RetryPolicy(attempts=4, sleep=sleeps))
+    caplog.set_level("DEBUG")
+    with pytest.raises(DetectorUnavailable) as failure:
+        detector.detect(["hello world"])
+    assert f"the API said {said}" in str(failure.value)
+    assert_names_the_account_and_quotes_no_key(failure.value, info, key_body, caplog.text)
+    # one token, one API call: neither the auth session's refresh-and-resend nor our retry loop ran
+    assert (google_stub.token_requests, len(google_stub.requests), sleeps.waits) == (1, 1, [])
+    assert detector.usage.retries == 0
+
+
+def test_with_the_fallback_allowed_a_refused_key_is_named_in_the_fallback_reason(google_stub, throwaway_key,
+                                                                                  tmp_path, sleeps):
+    """The operator allowed lingua as a fallback: it answers, and the reason the summary records says whose
+    credentials were refused — without the key."""
+    info, key_body = throwaway_key
+    google_stub.refuse_next_token(invalid_grant())
+    detector = GoogleDetector(info, endpoint=google_stub.url, retry=RetryPolicy(attempts=4, sleep=sleeps))
+    korean_filter = KoreanFilter(detector, cache_dir=tmp_path, fallback=LinguaDetector())
+    (decision,) = korean_filter.decide_many([Candidate("Dance practice with friends", "")])
+    # the fallback answered, and the summary's reason names the refused account, not the key
+    assert korean_filter.stats.fallback_used and decision.detector == "lingua"
+    assert "credentials were refused" in korean_filter.stats.fallback_reason
+    assert info["client_email"] in korean_filter.stats.fallback_reason
+    assert key_body not in korean_filter.stats.fallback_reason and google_stub.token_requests == 1

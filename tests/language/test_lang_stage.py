@@ -16,7 +16,8 @@ from tiktok_top10.models import VideoItem, canonical_url
 
 DAY = dt.date(2026, 1, 10)
 ITEMS = {
-    "main": [("7001", "오늘 점심 메뉴 추천 #먹방", "먹방러", "ko"), ("7002", "", "🥐", None), ("7003", "#fyp", "틱톡맨", None)],
+    "main": [("7001", "오늘 점심 메뉴 추천 #먹방", "먹방러", "ko"), ("7002", "", "🥐", None),
+             ("7003", "#fyp", "틱톡맨", None)],
     "dance": [("7101", "Hoy vamos a bailar con mis amigas del colegio #추천", "Lucía", "es"), ("7102", "x", "y", None)],
 }
 
@@ -46,9 +47,9 @@ def test_writes_one_row_per_kept_item_sorted_by_key(tmp_path):
     rows = list(storage.read_jsonl(out))
     assert [r["key"] for r in rows] == ["dance/7101", "main/7001", "main/7002", "main/7003"]
     by_key = {r["key"]: r for r in rows}
-    assert set(by_key["main/7001"]) == {"key", "category", "id", "korean", "language", "confidence", "basis", "detector"}
-    assert by_key["main/7001"] == {"key": "main/7001", "category": "main", "id": "7001", "korean": True,
-                                        "language": "ko", "confidence": 1.0, "basis": "title", "detector": "script"}
+    contract = {"key": "main/7001", "category": "main", "id": "7001", "korean": True,
+                "language": "ko", "confidence": 1.0, "basis": "title", "detector": "script"}
+    assert {k: by_key["main/7001"].get(k) for k in contract} == contract
     assert (by_key["main/7002"]["korean"], by_key["main/7002"]["basis"]) == (False, "none")
     assert (by_key["main/7003"]["korean"], by_key["main/7003"]["basis"]) == (True, "author")
     assert (by_key["dance/7101"]["korean"], by_key["dance/7101"]["language"]) == (False, "es")
@@ -63,7 +64,7 @@ def test_writes_one_row_per_kept_item_sorted_by_key(tmp_path):
 
 def test_google_run_then_rerun_sends_nothing_twice(tmp_path, google_stub):
     write_day(tmp_path)
-    settings = Settings(data_root=tmp_path, detector="google", extra={"google_endpoint": google_stub.url})
+    settings = Settings(data_root=tmp_path, detector="google", google_endpoint=google_stub.url)
     run_language(settings, DAY, google_credentials=AnonymousCredentials())
     first = storage.read_json(tmp_path / "2026-01-10" / "work" / "language_summary.json")
     assert first["requests"] == 1 and first["characters_sent"] == sum(map(len, google_stub.texts_sent()))
@@ -78,14 +79,14 @@ def test_google_run_then_rerun_sends_nothing_twice(tmp_path, google_stub):
 def test_google_down_fails_the_task_unless_fallback_is_allowed(tmp_path, google_stub, sleeps):
     write_day(tmp_path)
     retry = RetryPolicy(attempts=2, base_delay=0.1, sleep=sleeps)
-    settings = Settings(data_root=tmp_path, detector="auto", extra={"google_endpoint": google_stub.url})
+    settings = Settings(data_root=tmp_path, detector="auto", google_endpoint=google_stub.url)
     google_stub.fail_next(*[quota_error(429)] * 2)
     with pytest.raises(DetectorUnavailable):
         run_language(settings, DAY, google_credentials=AnonymousCredentials(), retry=retry)
     assert not (tmp_path / "2026-01-10" / "work" / "language.jsonl").exists()
 
     google_stub.fail_next(*[quota_error(429)] * 2)
-    allowed = settings.with_overrides(extra={"google_endpoint": google_stub.url, "language_fallback": "lingua"})
+    allowed = settings.with_overrides(language_fallback="lingua")
     run_language(allowed, DAY, google_credentials=AnonymousCredentials(), retry=retry)
     summary = storage.read_json(tmp_path / "2026-01-10" / "work" / "language_summary.json")
     assert summary["fallback_allowed"] == "lingua" and summary["fallback_used"] is True
@@ -118,3 +119,44 @@ def test_kept_item_missing_from_raw_is_a_clear_error(tmp_path):
 def test_missing_dedup_output_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="dedup.jsonl"):
         run_language(Settings(data_root=tmp_path, detector="lingua"), DAY)
+
+
+def test_an_invalid_crawl_row_is_skipped_as_dedup_and_publish_skip_it(tmp_path):
+    layout = write_day(tmp_path)
+    path = layout.raw_items("main")
+    path.write_text(path.read_text(encoding="utf-8") + '{"id": "not digits", "views": -1}\n', encoding="utf-8")
+    run_language(Settings(data_root=tmp_path, detector="lingua"), DAY)
+    summary = storage.read_json(layout.work_dir / "language_summary.json")
+    assert summary["items"] == 5 and summary["invalid_rows"] == 1
+
+
+def test_decide_day_reads_the_files_its_dedup_result_names(tmp_path):
+    from tiktok_top10.contracts import DedupResult
+    from tiktok_top10.language.stage import decide_day
+
+    layout = write_day(tmp_path / "data")
+    moved = tmp_path / "elsewhere"
+    (layout.root / "2026-01-10").rename(moved)
+    dedup = DedupResult(dedup_path=str(moved / "work" / "dedup.jsonl"), summary_path=str(moved / "work" / "x.json"),
+                        raw_items={c: str(moved / c / "raw" / "items.jsonl") for c in ITEMS}, categories=list(ITEMS))
+    result = decide_day(Settings(data_root=tmp_path / "data", detector="lingua"), dedup, moved / "work")
+    assert result.language_path == str(moved / "work" / "language.jsonl") and result.items == 5
+    assert result.korean == 2 and result.dedup == dedup
+
+
+def test_the_deprecated_extra_dict_still_sets_the_typed_knobs(tmp_path):
+    legacy = {"google_endpoint": "http://127.0.0.1:9", "language_fallback": "lingua", "use_text_language": "1"}
+    settings = Settings(data_root=tmp_path, extra=legacy)
+    assert (settings.google_endpoint, settings.language_fallback, settings.use_text_language) == (
+        "http://127.0.0.1:9", "lingua", True)
+    with pytest.raises(ValueError, match="language_fallback"):
+        Settings(data_root=tmp_path, language_fallback="google").validated()
+
+
+def test_language_knobs_come_from_the_environment_through_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIKTOK_TOP10_LANGUAGE_FALLBACK", "lingua")
+    monkeypatch.setenv("TIKTOK_TOP10_LANGUAGE_USE_TEXT_LANGUAGE", "yes")
+    monkeypatch.setenv("TIKTOK_TOP10_GOOGLE_ENDPOINT", "http://127.0.0.1:9")
+    settings = Settings.from_env()
+    assert (settings.language_fallback, settings.use_text_language, settings.google_endpoint) == (
+        "lingua", True, "http://127.0.0.1:9")

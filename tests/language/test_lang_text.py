@@ -35,3 +35,14 @@ def test_mixed_script_words_count_by_script():
 def test_normaliser_off_keeps_the_raw_caption():
     n = normalize("Hola #추천 😀", strip_tags=False)
     assert n.words == "Hola #추천 😀" and n.profile.any_hangul
+
+
+def test_own_script_is_the_unicode_script_of_the_words():
+    for caption in ["今日のランチ #먹방", "太好笑了", "อร่อย", "Очень вкусно", "TWICE 新曲 最高"]:
+        assert normalize(caption).profile.own_script, caption
+    # Latin is nobody's own script; styled letters (Script=Common) and a kaomoji's two hiragana do not outvote it.
+    for caption in ["so good #먹방", "Tôi đã nghĩ", "𝓵𝓸𝓿𝓮 it", "so good (づ｡◕‿◕｡)づ", "TWICE 新曲"]:
+        assert not normalize(caption).profile.own_script, caption
+    # Any Hangul and the caption is left to the Hangul rules.
+    assert not normalize("今日のランチ 맛있다").profile.own_script
+    assert not normalize("#먹방 #추천").profile.own_script  # no words, nothing to own

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,31 @@ def test_category_zip_and_unpublished_zip(published_root):
         gallery.build_zip(published_root, PARTIAL_DAY, "food")
     with pytest.raises(gallery.UnsafePath):
         gallery.build_zip(published_root, PARTIAL_DAY, "work")
+
+
+def test_page_html_comes_from_autoescaped_templates(published_root, tmp_path):
+    """Captions, nicknames and manifest values are data: markup in them is shown, never run."""
+    import json
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(published_root / COMPLETE_DAY, root / COMPLETE_DAY, symlinks=True)
+    top10 = root / COMPLETE_DAY / "main" / "top10" / "main_top10.json"
+    entries = json.loads(top10.read_text(encoding="utf-8"))
+    entries[0]["title"] = "<script>alert(1)</script> 춤 & 노래"
+    entries[0]["author"] = "\"><img src=x onerror=alert(2)>"
+    top10.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    manifest_path = root / COMPLETE_DAY / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["language_rejected"].append({"key": "tts/1", "language": "<b>ja</b>", "basis": "title", "detector": "x"})
+    manifest_path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+
+    page = gallery.render_day_page(gallery.load_day(root, COMPLETE_DAY), [COMPLETE_DAY], "/top10-gallery")
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; 춤 &amp; 노래" in page
+    assert "<img src=x" not in page and page.count("<img ") == 50
+    assert "<b>ja</b>" not in page and "&lt;b&gt;ja&lt;/b&gt;" in page
+    assert "<td>tts/7400000000000000999</td><td>ja</td><td>title</td><td>lingua</td>" in page
+    assert "dance/7400000000000000555 (similarity 0.931)" in page and "Duplicates removed (1)" in page
+    assert f"/top10-gallery/download/{COMPLETE_DAY}/main.zip" in page
+    empty = gallery.render_empty_page(Path("/data/<root>"))
+    assert "/data/&lt;root&gt;" in empty

@@ -7,14 +7,17 @@ only when a browser is actually started.
 
 from .cli import cli_main
 from .errors import (
+    ERROR_TABLE,
     BotWallBlocked,
     BrowserCrashed,
     CaptchaBlocked,
     CrawlBlocked,
     CrawlEmpty,
     CrawlError,
-    IpBlocked,
+    LoginRequired,
+    NeedsOperator,
     ProfileBusy,
+    RegionMismatch,
     SourceUnreachable,
 )
 from .sources import SourceSpec, load_sources
@@ -26,11 +29,14 @@ __all__ = [
     "load_sources",
     "cli_main",
     "SourceSpec",
+    "ERROR_TABLE",
     "CrawlError",
     "CrawlBlocked",
     "CaptchaBlocked",
     "BotWallBlocked",
-    "IpBlocked",
+    "NeedsOperator",
+    "LoginRequired",
+    "RegionMismatch",
     "CrawlEmpty",
     "ProfileBusy",
     "SourceUnreachable",

@@ -54,7 +54,7 @@ class CoverPolicy:
     backoff_s: float = 0.5
     max_redirects: int = 5
 
-    def with_hosts(self, *urls: str) -> "CoverPolicy":
+    def with_hosts(self, *urls: str) -> CoverPolicy:
         """Also allow the hosts of these URLs (the configured sources' site)."""
         hosts = tuple(h for h in (urlsplit(u).hostname for u in urls) if h)
         return replace(self, allowed_domains=tuple(dict.fromkeys(self.allowed_domains + hosts)))
@@ -171,7 +171,7 @@ async def _download_one(
                 return result
             except CoverFailure as exc:
                 failure = exc
-            except (asyncio.TimeoutError, httpx.TimeoutException):
+            except (TimeoutError, httpx.TimeoutException):
                 failure = CoverFailure("timeout", retryable=True)
             except httpx.TransportError:
                 failure = CoverFailure("connection_error", retryable=True)

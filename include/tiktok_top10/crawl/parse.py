@@ -2,12 +2,26 @@
 
 TikTok answers the page's scroll XHRs with several envelopes (``itemList``; search's ``item_list``; search's
 ``data: [{type, item}]`` with the item nested one level).  Counters come twice: ``stats`` rounded ints and
-``statsV2`` exact strings; we prefer the exact ones.  Ads are skipped.  A malformed item never aborts a page:
-it is skipped and counted under a reason, so a changed field shows up in the summary instead of a crash.
+``statsV2`` exact strings; we prefer the exact ones (a ``statsV2`` value that is not digits falls back to
+``stats``).  Ads are skipped.  A malformed item never aborts a page: it is skipped and counted under a reason, so
+a changed field shows up in the summary instead of a crash.
+
+Photo posts (``imagePost``, often with an empty ``video``) are kept: their page is ``/@user/photo/<id>`` and
+their cover is ``imagePost.cover`` when ``video.cover`` is empty.
+
+Envelope signals (TikTok-Api's ``ERROR_CODES``, ../shared/DESIGN.md): ``{"type": "verify"}`` and status 10000 /
+10113 / 10114 are a captcha or anti-bot block (``CaptchaBlocked``); 10102 is "user not logged in"
+(``LoginRequired``); 10204 (VIDEO_NOT_EXIST) on a list means nothing is there, which is counted, not raised.
+Every status code seen is counted as ``status_<code>``.
+
+Server-rendered data (``__UNIVERSAL_DATA_FOR_REHYDRATION__``): the first screen of a page may arrive only
+there.  Its scope names differ per page and change over time, so items are found by shape anywhere under
+``__DEFAULT_SCOPE__`` (``ssr_items``), and the region TikTok assigned is read from ``webapp.app-context``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,9 +31,16 @@ from urllib.parse import urljoin
 from pydantic import ValidationError
 
 from ..models import VIDEO_ID, VideoItem, canonical_url
-from .errors import IpBlocked
+from .errors import CaptchaBlocked, LoginRequired
 
-IP_BLOCKED_STATUS = 10204  # "IP address is blocked"
+# statusCode values that are a block, not a feed (TikTok-Api's ERROR_CODES table)
+CAPTCHA_STATUS = {10000: "VERIFY_CODE", 10113: "SHARK_SLIDE", 10114: "SHARK_BLOCK"}
+LOGIN_STATUS = 10102  # USER_NOT_LOGIN
+# 10204 (VIDEO_NOT_EXIST) is not here: on a list it means nothing is there, counted like any status code
+# (yt-dlp reads it as an IP block only on a single video's page).
+SSR_SCRIPT = re.compile(
+    rb'<script[^>]*\bid=["\']__UNIVERSAL_DATA_FOR_REHYDRATION__["\'][^>]*>(.*?)</script>', re.S | re.I)
+
 # TikTok captions are capped at 4,000 characters; anything longer did not come from TikTok's editor.
 MAX_CAPTION_CHARS = 4_000
 MAX_NICKNAME_CHARS = 100
@@ -119,41 +140,74 @@ def unwrap_entry(entry: Any, *, wrapped: bool) -> tuple[dict | None, str | None]
     return entry, None
 
 
-def _count(item: dict, name: str, *, required: bool) -> int | None:
-    exact = (item.get("statsV2") or {}).get(name) if isinstance(item.get("statsV2"), dict) else None
-    rounded = (item.get("stats") or {}).get(name) if isinstance(item.get("stats"), dict) else None
-    for value in (exact, rounded):
-        if value is None or value == "":
-            continue
-        if isinstance(value, bool):
-            raise MalformedItem(f"bad_{name}")
-        if isinstance(value, int):
-            number = value
-        elif isinstance(value, float) and value.is_integer():
-            number = int(value)
-        elif isinstance(value, str) and value.strip().isdigit():
-            number = int(value.strip())
-        else:
-            raise MalformedItem(f"bad_{name}")
-        if number < 0:
-            raise MalformedItem(f"bad_{name}")
-        return number
+def _number(value: Any) -> int | None:
+    """A non-negative count, or None when ``value`` is not one ("1.2M", -4, True, ...)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        return None
+    return number if number >= 0 else None
+
+
+def _count(item: dict, name: str, *, required: bool, normalised: Counter | None = None) -> int | None:
+    exact = item["statsV2"].get(name) if isinstance(item.get("statsV2"), dict) else None
+    rounded = item["stats"].get(name) if isinstance(item.get("stats"), dict) else None
+    present = [v for v in (exact, rounded) if v is not None and v != ""]
+    for position, value in enumerate(present):
+        number = _number(value)
+        if number is not None:
+            if position > 0 and normalised is not None:
+                normalised[f"{name}_from_rounded_stats"] += 1  # statsV2 said "1.2M" or similar
+            return number
+    if present:
+        raise MalformedItem(f"bad_{name}")
     if required:
         raise MalformedItem("missing_stats")
     return None
 
 
+def _absolute(value: Any, source_url: str) -> str:
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return value
+    if isinstance(value, str) and value.startswith("/"):
+        return urljoin(source_url, value)  # the demo site serves covers beside its pages
+    return ""
+
+
 def _cover_url(item: dict, source_url: str) -> str:
     video = item.get("video")
-    if not isinstance(video, dict):
-        return ""
-    for key in ("cover", "originCover", "dynamicCover"):
-        value = video.get(key)
-        if isinstance(value, str) and value.startswith(("http://", "https://")):
-            return value
-        if isinstance(value, str) and value.startswith("/"):
-            return urljoin(source_url, value)  # the demo site serves covers beside its pages
+    if isinstance(video, dict):
+        for key in ("cover", "originCover", "dynamicCover"):
+            found = _absolute(video.get(key), source_url)
+            if found:
+                return found
+    # photo posts: imagePost.cover.imageURL.urlList, else the first image's
+    post = item.get("imagePost")
+    if isinstance(post, dict):
+        images = post.get("images") if isinstance(post.get("images"), list) else []
+        for holder in [post.get("cover"), *images[:1]]:
+            image_url = holder.get("imageURL") if isinstance(holder, dict) else None
+            urls = image_url.get("urlList") if isinstance(image_url, dict) else None
+            for value in urls if isinstance(urls, list) else []:
+                found = _absolute(value, source_url)
+                if found:
+                    return found
     return ""
+
+
+def is_photo_post(item: dict) -> bool:
+    return isinstance(item.get("imagePost"), dict)
+
+
+def post_url(unique_id: str, post_id: str, *, photo: bool) -> str:
+    """TikTok's canonical page of a post: ``/video/<id>``, or ``/photo/<id>`` for a photo post."""
+    return f"https://www.tiktok.com/@{unique_id}/photo/{post_id}" if photo else canonical_url(unique_id, post_id)
 
 
 def video_item(raw: dict, *, category: str, source_url: str, normalised: Counter | None = None) -> VideoItem:
@@ -169,8 +223,8 @@ def video_item(raw: dict, *, category: str, source_url: str, normalised: Counter
         raise MalformedItem("missing_author")
     if not SAFE_HANDLE.match(author["uniqueId"]):
         raise MalformedItem("bad_author_handle")
-    views = _count(raw, "playCount", required=True)
-    likes = _count(raw, "diggCount", required=False) or 0
+    views = _count(raw, "playCount", required=True, normalised=normalised)
+    likes = _count(raw, "diggCount", required=False, normalised=normalised) or 0
     create_time = raw.get("createTime")
     if isinstance(create_time, str) and create_time.isdigit():
         create_time = int(create_time)
@@ -188,9 +242,11 @@ def video_item(raw: dict, *, category: str, source_url: str, normalised: Counter
             author_unique_id=author["uniqueId"],
             views=views,
             likes=likes,
-            url=canonical_url(author["uniqueId"], video_id),
+            url=post_url(author["uniqueId"], video_id, photo=is_photo_post(raw)),
             cover_url=_cover_url(raw, source_url),
-            text_language=language if isinstance(language, str) and re.fullmatch(r"[A-Za-z-]{2,12}", language) else None,
+            text_language=(
+                language if isinstance(language, str) and re.fullmatch(r"[A-Za-z-]{2,12}", language) else None
+            ),
             create_time=create_time,
             source_url=source_url,
         )
@@ -201,21 +257,97 @@ def video_item(raw: dict, *, category: str, source_url: str, normalised: Counter
 def items_from_payload(
     payload: Any, *, category: str, source_url: str, tally: ParseTally
 ) -> tuple[list[VideoItem], Envelope]:
-    """Items of one decoded feed response. Raises ``IpBlocked`` on status 10204; other errors are counted."""
+    """Items of one decoded feed response.  Raises ``CaptchaBlocked`` on a verify answer or status 10000 /
+    10113 / 10114 and ``LoginRequired`` on 10102; every status code is counted, 10204 (nothing there) included."""
+    raise_for_signals(payload, source_url=source_url, tally=tally)
     envelope = read_envelope(payload)
-    if envelope.status_code == IP_BLOCKED_STATUS:
-        message = payload.get("statusMsg") or payload.get("status_msg") or "IP address is blocked"
-        raise IpBlocked(f"TikTok API statusCode 10204: {message}", url=source_url)
-    if envelope.status_code not in (None, 0):
-        tally.responses[f"status_{envelope.status_code}"] += 1
+    return items_from_entries(envelope.items, wrapped=envelope.wrapped, category=category, source_url=source_url,
+                              tally=tally), envelope
+
+
+def raise_for_signals(payload: Any, *, source_url: str, tally: ParseTally) -> None:
+    """Count the envelope's status code; raise when the answer is a captcha, an anti-bot block or a login wall."""
+    if not isinstance(payload, dict):
+        return
+    if payload.get("type") == "verify" or "verifyConfig" in payload:
+        tally.responses["verify"] += 1
+        raise CaptchaBlocked(f"TikTok answered a feed request with a captcha request (type=verify) on {source_url}",
+                             url=source_url)
+    status = _status(payload)
+    if status is None:
+        return
+    tally.responses[f"status_{status}"] += 1
+    message = payload.get("statusMsg") or payload.get("status_msg") or ""
+    if status in CAPTCHA_STATUS:
+        raise CaptchaBlocked(f"TikTok API statusCode {status} ({CAPTCHA_STATUS[status]}) {message}".rstrip()
+                             + f" on {source_url}: anti-bot block", url=source_url)
+    if status == LOGIN_STATUS:
+        raise LoginRequired(f"TikTok API statusCode 10102 (USER_NOT_LOGIN) on {source_url}: this source needs a "
+                            "logged-in session; export one into the tiktok_default connection (README, "
+                            "\"First live run\") or drop the source", url=source_url)
+
+
+def items_from_entries(entries: list[Any], *, wrapped: bool, category: str, source_url: str,
+                       tally: ParseTally) -> list[VideoItem]:
     out: list[VideoItem] = []
-    for entry in envelope.items:
+    for entry in entries:
         try:
-            raw, skip = unwrap_entry(entry, wrapped=envelope.wrapped)
+            raw, skip = unwrap_entry(entry, wrapped=wrapped)
             if skip:
                 tally.skipped[skip] += 1
                 continue
             out.append(video_item(raw, category=category, source_url=source_url, normalised=tally.normalised))
         except MalformedItem as exc:
             tally.malformed[exc.reason] += 1
-    return out, envelope
+    return out
+
+
+# --- server-rendered data ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ServerData:
+    """What ``__UNIVERSAL_DATA_FOR_REHYDRATION__`` carried: item structs and the region TikTok assigned."""
+
+    items: list[dict]
+    region: str | None
+
+
+def ssr_blob(html: bytes | str) -> dict | None:
+    """The decoded rehydration blob of a page's HTML, or None when the page has none (or it is not JSON)."""
+    data = html.encode("utf-8", "replace") if isinstance(html, str) else html
+    found = SSR_SCRIPT.search(data or b"")
+    if not found:
+        return None
+    try:
+        blob = json.loads(found.group(1))
+    except ValueError:
+        return None
+    return blob if isinstance(blob, dict) else None
+
+
+def looks_like_item(value: Any) -> bool:
+    """An item struct, by shape: ``id``, ``author``, counters and a ``video`` (or an ``imagePost``)."""
+    return (isinstance(value, dict) and "id" in value and isinstance(value.get("author"), dict)
+            and (isinstance(value.get("stats"), dict) or isinstance(value.get("statsV2"), dict))
+            and ("video" in value or "imagePost" in value))
+
+
+def ssr_items(blob: dict) -> ServerData:
+    """Every item struct anywhere under ``__DEFAULT_SCOPE__`` (scope names differ per page: not a fixed path),
+    unique by id in document order, and ``webapp.app-context.region``."""
+    scope = blob.get("__DEFAULT_SCOPE__")
+    if not isinstance(scope, dict):
+        return ServerData([], None)
+    found: dict[str, dict] = {}
+    stack: list[Any] = [scope]
+    while stack:  # depth-first, children pushed in reverse so the document order is kept
+        node = stack.pop()
+        if looks_like_item(node):
+            found.setdefault(str(node["id"]), node)
+            continue  # an item's own fields hold no further items
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend(reversed([c for c in children if isinstance(c, (dict, list))]))
+    context = scope.get("webapp.app-context")
+    region = context.get("region") if isinstance(context, dict) else None
+    return ServerData(list(found.values()), region if isinstance(region, str) and region else None)

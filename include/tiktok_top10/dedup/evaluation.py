@@ -144,8 +144,10 @@ class EvalImage:
     origin: str
 
 
-def build_eval_set(seed_crawls: Path, out_dir: Path, variants: int = 2, seed: int = 0) -> list[EvalImage]:
-    """Originals (every real cover) plus ``variants`` re-uploads per distinct video, written under ``out_dir``."""
+def build_eval_set(seed_crawls: Path, out_dir: Path, variants: int = 2, seed: int = 0,
+                   overwrite: bool = False) -> list[EvalImage]:
+    """Originals (every real cover) plus ``variants`` re-uploads per distinct video, written under ``out_dir``
+    (kept from an earlier run unless ``overwrite``: calibration rewrites them so a stale file cannot count)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     images: list[EvalImage] = []
     first_by_id: dict[str, Cover] = {}
@@ -161,7 +163,7 @@ def build_eval_set(seed_crawls: Path, out_dir: Path, variants: int = 2, seed: in
             rng = random.Random(f"{seed}:{video_id}:{k}")
             target = out_dir / f"{video_id}_v{k}.jpg"
             img, names = reupload(base, rng)
-            if not target.exists():
+            if overwrite or not target.exists():
                 img.save(target, "JPEG", quality=90)
             images.append(EvalImage(target, video_id, "variant:" + "+".join(names), cover.origin))
     return images
@@ -187,3 +189,104 @@ def pair_metrics(video_ids: list[str], groups: list[list[int]]) -> dict:
         "distinct_video_merges": len(merged_videos),
         "merged": sorted(merged_videos),
     }
+
+
+def dataset_sha256(images: list[EvalImage], root: Path) -> str:
+    """SHA-256 over every evaluation image (name relative to its origin folder, video id, kind, bytes), in order:
+    two runs calibrated on the same covers and the same re-uploads have the same hash."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for e in images:
+        name = e.path.relative_to(root) if e.path.is_relative_to(root) else Path(e.path.name)
+        digest.update(f"{name}\0{e.video_id}\0{e.kind}\0".encode())
+        digest.update(hashlib.sha256(e.path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def split_by_video(video_ids: list[str], seed: int, calibration_share: float) -> tuple[list[str], list[str]]:
+    """(calibration videos, held-out videos), sorted: the distinct ids shuffled by ``seed``, the first
+    ``calibration_share`` of them for calibration.  By video, never by image: a video's cover and its re-uploads
+    are all on one side, so held-out pairs were never seen while the thresholds were chosen."""
+    ids = sorted(set(video_ids))
+    random.Random(seed).shuffle(ids)
+    cut = round(len(ids) * calibration_share)
+    return sorted(ids[:cut]), sorted(ids[cut:])
+
+
+CACHE_CODE = ("images.py", "fingerprint.py", "verify.py", "backbones.py")
+
+
+@dataclass
+class Scored:
+    """Every evaluation image that decoded, its video id, and every pair at or above ``floor`` cosine with its
+    second-look scores: all that the grid needs, computed once per backbone and precision."""
+
+    images: list[EvalImage]
+    video_ids: list[str]
+    pairs: object  # grouping.Pairs
+    inliers: np.ndarray
+    agreement: np.ndarray
+
+
+def score_pairs(images: list[EvalImage], backbone: str, precision: str, floor: float, *, models_dir: Path,
+                cache_dir: Path | None, dataset_hash: str, threads: int, log=print) -> Scored:
+    """Fingerprint ``images`` with ``backbone`` at ``precision`` on ``threads`` threads and score every pair at
+    or above ``floor``.  With ``cache_dir``, fingerprints and scores are kept in a file keyed by everything that
+    decides them (the data set, the weights, the precision, the threads and the code), so a rerun is quick and
+    a changed input recomputes; without it, everything is computed afresh."""
+    import hashlib
+    import pickle
+    import time
+
+    from .fingerprint import Fingerprinter
+    from .grouping import similar_pairs
+    from .verify import pair_scores
+
+    fp = Fingerprinter(backbone, models_dir, threads=threads, precision=precision)
+    here = Path(__file__).parent
+    # the code that decides a fingerprint or a score (grouping.py only finds the pairs above the floor, rescored
+    # exactly in fp32, so the pairs do not depend on how it finds them)
+    code = hashlib.sha256(b"".join((here / f).read_bytes() for f in CACHE_CODE)).hexdigest()
+    key = hashlib.sha256(f"{dataset_hash}:{fp.choice.weights_sha256}:{precision}:{threads}:{floor}:{code}".encode())
+    cache = Path(cache_dir) / f"scored-{backbone}-{precision}-{key.hexdigest()[:16]}.pkl" if cache_dir else None
+    if cache is not None and cache.is_file():
+        log(f"[{backbone} {precision}] fingerprints and pair scores from the cache {cache}")
+        result, pairs, scores = pickle.loads(cache.read_bytes())
+    else:
+        start = time.perf_counter()
+        result = fp.fingerprint([e.path for e in images])
+        log(f"[{backbone} {precision}] fingerprinted {len(result)} images in {time.perf_counter() - start:.1f} s")
+        pairs = similar_pairs(result.globals, floor)
+        start = time.perf_counter()
+        scores = pair_scores(result.keypoints, pairs)  # (inliers, pixel agreement %) of every candidate pair
+        log(f"[{backbone} {precision}] second look at {len(pairs)} pairs >= {floor}: "
+            f"{time.perf_counter() - start:.1f} s")
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_bytes(pickle.dumps((result, pairs, scores)))
+            tmp.replace(cache)
+    by_path = {str(e.path): e for e in images}
+    kept = [by_path[p] for p in result.paths]
+    return Scored(kept, [e.video_id for e in kept], pairs, scores[:, 0], scores[:, 1])
+
+
+def grid_point(scored: Scored, videos: set[str], threshold: float, min_inliers: int | None,
+               min_agreement: int = 0) -> dict:
+    """Pairwise precision, recall, merges and candidates of one rule on the images of ``videos`` only."""
+    from .grouping import Pairs, connected_groups
+
+    index = [k for k, v in enumerate(scored.video_ids) if v in videos]
+    local = np.full(len(scored.video_ids), -1, np.int64)
+    local[index] = np.arange(len(index))
+    p = scored.pairs
+    inside = (local[p.i] >= 0) & (local[p.j] >= 0) & (p.similarity >= threshold)
+    candidates = int(inside.sum())
+    mask = inside.copy()
+    if min_inliers is not None:
+        mask &= (scored.inliers >= min_inliers) & (scored.agreement >= min_agreement)
+    chosen = Pairs(local[p.i[mask]], local[p.j[mask]], p.similarity[mask])
+    metrics = pair_metrics([scored.video_ids[k] for k in index], connected_groups(len(index), chosen))
+    metrics["candidates"] = candidates
+    return metrics

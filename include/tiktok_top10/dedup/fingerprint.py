@@ -13,7 +13,10 @@ Each cover yields
 * a global descriptor: the three views (of the cover with letterbox bars trimmed) GeM-pooled (p = 3), averaged
   and L2-normalised.  GeM instead of the original's average pooling raised the worst re-upload's cosine from
   0.61 to 0.69 on the evaluation set (bench/eval_dedup.py);
-* ORB keypoints of the cover and of its mirror image, and a small grey copy, for the second look (``verify.py``).
+* ORB keypoints of the cover and of its mirror image, and a small grey copy, for the second look (``verify.py``);
+* with ``regions=True``, regional descriptors (``region_descriptors``): GeM over windows of the same forward pass's
+  feature maps, so a cover can be matched against a crop of itself that shows another part of the frame than the
+  three fixed views (``grouping.region_candidates``).
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ import logging
 import os
 import time
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -35,6 +38,12 @@ from .images import UnreadableImage, decode_cover
 log = logging.getLogger(__name__)
 
 GEM_P = 3.0
+# Regional descriptors: (view, window side, stride) on the views' 7x7 feature maps (224-px views, stride 32).
+# Windows of 4 and 5 cells see 57 % and 71 % of a view's width and height: a heavy crop (55-70 %) of the cover
+# lands on one of the full view's windows, a square cut of a 9:16 cover on the center view's (which keeps the
+# aspect).  Plus each view whole: the crop's own side of the match.
+REGION_WINDOWS = (("full", 5, 2), ("full", 4, 3), ("center", 5, 2))
+REGION_DTYPE = np.float16  # unit vectors; half precision moves a cosine by < 1e-3 and halves the memory files
 
 
 def cpu_has_native_bf16() -> bool:
@@ -54,6 +63,7 @@ class Fingerprints:
     globals: np.ndarray  # (N, D) float32, unit rows
     keypoints: list  # per image: (plain, mirrored ORB keypoints, small grey image), see verify.detect
     skipped: list[dict] = field(default_factory=list)  # [{"path", "reason"}]
+    regions: np.ndarray | None = None  # (N, R, D) REGION_DTYPE unit rows when asked for, see region_descriptors
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -71,7 +81,7 @@ class Fingerprinter:
     DECODE_AHEAD = 128  # covers decoded ahead of inference: ~80 MB of views and grey images
 
     def __init__(self, backbone: str = "auto", models_dir: Path | None = None, weights: Path | None = None,
-                 threads: int | None = None, batch_size: int = 4, precision: str = "auto"):
+                 threads: int | None = None, batch_size: int = 4, precision: str = "auto", regions: bool = False):
         from ..config import Settings
 
         self.choice: BackboneChoice = choose_backbone(backbone, models_dir or Settings().models_dir, weights)
@@ -81,6 +91,7 @@ class Fingerprinter:
         if precision not in {"auto", "fp32", "bf16"}:
             raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
         self.bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
+        self.regions = bool(regions)
         self._model = None
 
     @property
@@ -106,7 +117,8 @@ class Fingerprinter:
         return self._model
 
     def embed_views(self, views: np.ndarray):
-        """Global descriptors (B, D) of a (B*3, H, W, 3) uint8 batch of views, as a torch tensor."""
+        """Global descriptors (B, D) of a (B*3, H, W, 3) uint8 batch of views, as a torch tensor; with
+        ``regions``, the tuple (globals, regional descriptors (B, R, D))."""
         import torch
         import torch.nn.functional as F
 
@@ -118,8 +130,12 @@ class Fingerprinter:
                 fmap = model(x)
             fmap = fmap.float()
             n = fmap.shape[0] // 3
-            pooled = fmap.clamp(min=1e-6).pow(GEM_P).mean((2, 3)).pow(1.0 / GEM_P).view(n, 3, -1)
-            return F.normalize(pooled.mean(1), dim=1)
+            powered = fmap.clamp(min=1e-6).pow(GEM_P)
+            pooled = powered.mean((2, 3)).pow(1.0 / GEM_P).view(n, 3, -1)
+            glob = F.normalize(pooled.mean(1), dim=1)
+            if not self.regions:
+                return glob
+            return glob, region_descriptors(powered, pooled)
 
     @property
     def threads_per_worker(self) -> int:
@@ -150,14 +166,15 @@ class Fingerprinter:
         row = {p: k for k, p in enumerate(done.paths)}
         reason = {s["path"]: s["reason"] for s in done.skipped}
         ok_paths, rows, skipped = [], [], []
-        for path, k in zip(paths, source):
+        for path, k in zip(paths, source, strict=True):
             done_path = str(unique[k])
             if done_path in row:
                 ok_paths.append(str(path))
                 rows.append(row[done_path])
             else:
                 skipped.append({"path": str(path), "reason": reason[done_path]})
-        return Fingerprints(ok_paths, done.globals[rows], [done.keypoints[k] for k in rows], skipped)
+        return Fingerprints(ok_paths, done.globals[rows], [done.keypoints[k] for k in rows], skipped,
+                            done.regions[rows] if done.regions is not None else None)
 
     def _fingerprint_files(self, paths: list) -> Fingerprints:
         """``fingerprint`` of distinct files.
@@ -171,12 +188,15 @@ class Fingerprinter:
         batches = [paths[k:k + self.batch_size] for k in range(0, len(paths), self.batch_size)]
         ahead = max(self.workers, self.DECODE_AHEAD // self.batch_size)
         ok_paths: list[str] = []
-        globs, looks, skipped = [], [], []
+        globs, regs, looks, skipped = [], [], [], []
 
         def collect(batch_paths, decoded, glob):
+            if isinstance(glob, tuple):
+                glob, reg = glob
+                regs.append(reg)
             if glob is not None:
                 globs.append(glob)
-            for path, item in zip(batch_paths, decoded):
+            for path, item in zip(batch_paths, decoded, strict=True):
                 if isinstance(item, UnreadableImage):
                     skipped.append({"path": str(path), "reason": item.reason})
                 else:
@@ -202,11 +222,16 @@ class Fingerprinter:
         import torch
 
         dim = globs[0].shape[1] if globs else 0
+        regions = None
+        if self.regions:
+            regions = (torch.cat(regs).numpy().astype(REGION_DTYPE) if regs
+                       else np.zeros((0, n_regions(), dim), REGION_DTYPE))
         return Fingerprints(
             paths=ok_paths,
             globals=torch.cat(globs).numpy() if globs else np.zeros((0, dim), np.float32),
             keypoints=looks,
             skipped=skipped,
+            regions=regions,
         )
 
     @staticmethod
@@ -235,6 +260,32 @@ class Fingerprinter:
         return paths, [d if isinstance(d, UnreadableImage) else d[1] for d in decoded], glob
 
 
+VIEW_INDEX = {"center": 0, "full": 1, "zoom": 2}  # the order of images.VIEWS in a cover's batch rows
+
+
+def n_regions() -> int:
+    """Regional descriptors per cover: the three views whole, then every window of ``REGION_WINDOWS``."""
+    cells = 7  # the 224-px views' feature maps (both backbones reduce by 32)
+    return 3 + sum(((cells - side) // stride + 1) ** 2 for _, side, stride in REGION_WINDOWS)
+
+
+def region_descriptors(powered, pooled):
+    """(B, R, D) unit regional descriptors of a batch, from its feature maps already raised to ``GEM_P``
+    (``powered``: (B*3, D, h, w), views in ``VIEWS`` order) and its per-view GeM (``pooled``: (B, 3, D)): the
+    views whole first, then GeM over the windows of ``REGION_WINDOWS``.  An average pool of the powered map
+    is GeM of every window at once: no forward pass of its own, a few hundred microseconds per cover."""
+    import torch
+    import torch.nn.functional as F
+
+    n = pooled.shape[0]
+    parts = [pooled]
+    for view, side, stride in REGION_WINDOWS:
+        maps = powered[VIEW_INDEX[view]::3]
+        windows = F.avg_pool2d(maps, side, stride).pow(1.0 / GEM_P)  # (B, D, oh, ow)
+        parts.append(windows.flatten(2).transpose(1, 2))
+    return F.normalize(torch.cat(parts, 1), dim=2).reshape(n, -1, pooled.shape[2])
+
+
 def _content_key(path: Path | str) -> str | None:
     """SHA-256 of the file's bytes; ``None`` when it cannot be read (decoding then says why)."""
     try:
@@ -258,7 +309,7 @@ def naive_fingerprint(choice: BackboneChoice, paths: Sequence[Path | str]) -> tu
     for path in paths:
         img = Image.open(path).convert("RGB")
         vecs = []
-        for short, crop in ((256, True), (None, False), (400, True)):
+        for short, _crop in ((256, True), (None, False), (400, True)):
             if short is None:
                 view = img.resize((224, 224))
             else:

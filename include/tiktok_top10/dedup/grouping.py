@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -54,7 +54,7 @@ class Pairs:
     def __len__(self) -> int:
         return len(self.i)
 
-    def select(self, mask: np.ndarray) -> "Pairs":
+    def select(self, mask: np.ndarray) -> Pairs:
         return Pairs(self.i[mask], self.j[mask], self.similarity[mask])
 
 
@@ -245,7 +245,7 @@ def _projected_candidates(a, threshold: float, block: int) -> tuple[np.ndarray, 
         return int((bound.addmm_(pa[:, :k], pb[:, :k].T) >= cut).sum())
 
     ks = sorted({k for k in PROJECT_DIMS if k < top} | {top})
-    options = {k: cost(k + 1, hits) for k, hits in zip(ks, _run([lambda k=k: passed(k) for k in ks]))}
+    options = {k: cost(k + 1, hits) for k, hits in zip(ks, _run([lambda k=k: passed(k) for k in ks]), strict=True)}
     best_k = min(options, key=options.get)
     # the full-dimension bf16 product when no projection is tight enough to pay for itself
     if cost(dim, 0) < options[best_k] and cost(dim, int((probe_a @ probe_b.T >= cut).sum())) < options[best_k]:
@@ -269,6 +269,82 @@ def _residual(proj):
     import torch
 
     return torch.sqrt(torch.clamp(1.0 - (proj * proj).sum(1), min=0.0) + 1e-5)
+
+
+# Regional candidates (``region_candidates``): a cover's whole descriptors (its global one and its three views)
+# against every regional descriptor of the other cover, both ways.  Measured on bench/eval_dedup_hard.py.
+REGION_THRESHOLD = 0.74
+WHOLE_REGIONS = 3  # the first regional descriptors of a cover are its views whole (fingerprint.region_descriptors)
+
+
+@dataclass(frozen=True)
+class CropRobust:
+    """The crop-robust dedup (issue 16), off by default until its evaluation clears the bar
+    (``make eval-dedup-hard``: recall ≥ 0.95 at precision ≥ 0.99, no distinct merge; ``make eval-dedup`` no worse).
+
+    ``enabled``: fingerprint with regional descriptors (``Fingerprinter(regions=True)``) and take candidates from
+    ``region_candidates`` at ``region_threshold``; ``contained_look``: the second look also accepts a cover lying
+    inside the other (``verify.agreement(contained=True)``), which heavy crops and meme frames need."""
+
+    enabled: bool = False
+    region_threshold: float = 0.0  # 0: REGION_THRESHOLD
+    contained_look: bool = True
+
+    @property
+    def threshold(self) -> float:
+        return self.region_threshold or REGION_THRESHOLD
+
+
+def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: float, region_threshold: float,
+                      others_globals: np.ndarray | None = None, others_regions: np.ndarray | None = None,
+                      block: int = BLOCK) -> Pairs:
+    """Candidate pairs for the second look: the global pairs (cosine ≥ ``threshold``) and the pairs where one
+    cover, whole, is close (≥ ``region_threshold``) to a region of the other: a crop, whatever part of the frame
+    it kept, matches the window of the original's feature map it shows.  ``regions`` is (N, R, D) as
+    ``fingerprint.region_descriptors`` makes them.  Within the set (i < j), or between it and ``others_*``
+    (``i`` indexes this set, ``j`` the others).  All by the tiled products of ``similar_pairs``: whole
+    descriptors (N·(1+WHOLE_REGIONS) rows) against regions (N·R rows), no pair loop; ``similarity`` is the
+    pair's global cosine, as for ``similar_pairs``."""
+    cross = others_globals is not None
+    b_glob = others_globals if cross else globals_
+    b_reg = others_regions if cross else regions
+    n, m = len(globals_), len(b_glob)
+    found_i, found_j = [], []
+    base = similar_pairs(globals_, threshold, others=b_glob if cross else None, block=block)
+    found_i.append(base.i)
+    found_j.append(base.j)
+    if n and m:
+        for (qg, qr), (dr, rows_of_d), flip in (
+                ((globals_, regions), (b_reg, m), False), ((b_glob, b_reg), (regions, n), True)):
+            queries, q_owner = _whole(qg, qr)
+            database = np.asarray(dr, np.float32).reshape(-1, dr.shape[-1])
+            d_owner = np.repeat(np.arange(rows_of_d), dr.shape[1])
+            hits = similar_pairs(queries, region_threshold, others=database, block=block)
+            a, b = q_owner[hits.i], d_owner[hits.j]
+            if flip:
+                a, b = b, a  # (this set, others) for a cross search; i < j is fixed below otherwise
+            found_i.append(a)
+            found_j.append(b)
+            if not cross:
+                break  # within one set, both directions are the same search: (a, b) and (b, a) are both found
+    i, j = np.concatenate(found_i).astype(np.int64), np.concatenate(found_j).astype(np.int64)
+    if not cross:
+        keep = i != j
+        i, j = np.minimum(i[keep], j[keep]), np.maximum(i[keep], j[keep])
+    if len(i) == 0:
+        return Pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+    key = np.unique(i * max(n, m) + j)
+    i, j = key // max(n, m), key % max(n, m)
+    a, b = np.asarray(globals_, np.float32), np.asarray(b_glob, np.float32)
+    sims = np.einsum("kd,kd->k", a[i], b[j]) / (np.linalg.norm(a[i], axis=1) * np.linalg.norm(b[j], axis=1))
+    return Pairs(i, j, sims.astype(np.float32))
+
+
+def _whole(globals_: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each cover's whole descriptors, (N·(1+WHOLE_REGIONS), D), and the cover each row belongs to."""
+    g = np.asarray(globals_, np.float32)[:, None, :]
+    whole = np.concatenate([g, np.asarray(regions[:, :WHOLE_REGIONS], np.float32)], axis=1)
+    return whole.reshape(-1, whole.shape[-1]), np.repeat(np.arange(len(g)), whole.shape[1])
 
 
 def connected_groups(n: int, pairs: Pairs) -> list[list[int]]:

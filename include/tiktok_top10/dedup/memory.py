@@ -5,6 +5,10 @@
   ``<root>/cache/fingerprints/<backbone>/<day>.npz``; files older than ``HISTORY_DAYS`` are deleted.
 * History: of those, the items that were *published* (their id is in that day's ``top10`` files) are what a new
   day's items are matched against, so a re-upload of yesterday's video under a new id is recognised.
+* Regional descriptors (``Fingerprinter(regions=True)``) are stored with a day's fingerprints when it has them
+  (``regions``, float16).  A file written without them (the older format) still loads, with ``regions=None``;
+  a caller that needs them asks ``recent(..., require_regions=True)``, which leaves such days out and counts them
+  in ``skipped_without_regions``: their covers are fingerprinted again, their history is not matched.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 from .. import storage
 
 HISTORY_DAYS = 7
-_VIDEO_ID = re.compile(r"/video/(\d+)")
+_VIDEO_ID = re.compile(r"/(?:video|photo)/(\d+)")  # photo posts live at /@user/photo/<id>
 
 
 @dataclass
@@ -34,6 +38,7 @@ class DayFingerprints:
     digests: list[str]
     globals: np.ndarray
     keypoints: list  # per item: (plain, mirrored ORB keypoints, small grey image), see verify.detect
+    regions: np.ndarray | None = None  # (N, R, D) float16 regional descriptors, None when not computed
 
     @property
     def ids(self) -> list[str]:
@@ -47,6 +52,7 @@ class FingerprintMemory:
         self.root = Path(root)
         # a different weights file makes different vectors: keep them apart
         self.dir = self.root / "cache" / "fingerprints" / f"{backbone}-{weights_sha256[:12]}"
+        self.skipped_without_regions: list[dt.date] = []  # days ``recent(require_regions=True)`` left out
 
     def path(self, day: dt.date) -> Path:
         return self.dir / f"{day.strftime(storage.DATE_FORMAT)}.npz"
@@ -57,9 +63,10 @@ class FingerprintMemory:
         offsets = np.cumsum([0] + [len(pts) for pts, _ in sets]).astype(np.int64)
         smalls = [look[2] for look in fps.keypoints]
         shapes = np.asarray([s.shape for s in smalls], np.int64).reshape(-1, 2)
+        extra = {} if fps.regions is None else {"regions": np.asarray(fps.regions, np.float16)}
         # compressed: the grey images are most of the bytes and compress well
         np.savez_compressed(
-            buf, keys=np.asarray(fps.keys, dtype=str), digests=np.asarray(fps.digests, dtype=str),
+            buf, **extra, keys=np.asarray(fps.keys, dtype=str), digests=np.asarray(fps.digests, dtype=str),
             globals=fps.globals.astype(np.float32), kp_offsets=offsets,
             kp_points=np.concatenate([p for p, _ in sets]) if sets else np.zeros((0, 2), np.float32),
             kp_descriptors=np.concatenate([d for _, d in sets]) if sets else np.zeros((0, 32), np.uint8),
@@ -78,15 +85,25 @@ class FingerprintMemory:
                 shapes, pixels = data["small_shapes"], data["small_pixels"]
                 ends = np.cumsum([0] + [int(h) * int(w) for h, w in shapes])
                 smalls = [pixels[ends[k]:ends[k + 1]].reshape(int(h), int(w)) for k, (h, w) in enumerate(shapes)]
+                regions = data["regions"] if "regions" in data.files else None
+                if regions is not None and regions.shape[0] != len(smalls):
+                    return None  # inconsistent file: recompute
                 return DayFingerprints(day, data["keys"].tolist(), data["digests"].tolist(), data["globals"],
-                                       [(sets[2 * k], sets[2 * k + 1], smalls[k]) for k in range(len(smalls))])
+                                       [(sets[2 * k], sets[2 * k + 1], smalls[k]) for k in range(len(smalls))],
+                                       regions)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             return None  # a damaged (or older-format) cache file costs a recomputation, never a failed run
 
-    def recent(self, day: dt.date, include_today: bool = True) -> list[DayFingerprints]:
-        """The stored days within ``HISTORY_DAYS`` before ``day`` (and ``day`` itself for a rerun)."""
+    def recent(self, day: dt.date, include_today: bool = True, require_regions: bool = False) -> list[DayFingerprints]:
+        """The stored days within ``HISTORY_DAYS`` before ``day`` (and ``day`` itself for a rerun).  With
+        ``require_regions``, days stored without regional descriptors are left out and counted in
+        ``skipped_without_regions``."""
         days = [day - dt.timedelta(days=n) for n in range(0 if include_today else 1, HISTORY_DAYS + 1)]
-        return [fps for d in days if (fps := self.load(d)) is not None]
+        found = [fps for d in days if (fps := self.load(d)) is not None]
+        if not require_regions:
+            return found
+        self.skipped_without_regions = [fps.day for fps in found if fps.regions is None]
+        return [fps for fps in found if fps.regions is not None]
 
     def prune(self, day: dt.date) -> int:
         """Delete fingerprint files older than the history window; returns how many."""

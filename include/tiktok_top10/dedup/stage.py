@@ -7,6 +7,11 @@ under one similarity transform, and the pixels over most of both covers once lai
 the first alone merges a creator's template series.  An item without a usable cover is
 ``skipped``: it cannot be published.  Fingerprints are reused from earlier days when the cover bytes are the
 same, and items are matched against the last week's published items so re-uploads under a new id are recorded.
+
+The work runs in three steps whose inputs and outputs are named types: :func:`encode` (covers → ``Encoded``
+fingerprints, reusing the memory), :func:`search` (``Encoded`` → duplicate verdicts on the rows) and
+:func:`summarise` (rows → the summary the manifest copies).  :func:`dedup_day` reads exactly the crawl files it is
+given; :func:`run_dedup` is the same over a day's standard layout.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import storage
 from ..config import CATEGORIES, Settings
+from ..contracts import DedupResult
 from ..models import VideoItem
 from .backbones import sha256_file
 from .calibration import thresholds
@@ -29,192 +37,288 @@ from .memory import DayFingerprints, FingerprintMemory, published_ids
 log = logging.getLogger(__name__)
 
 
-def _digest(path: Path) -> str | None:
-    try:
-        return sha256_file(path)
-    except OSError:
-        return None
+@dataclass(frozen=True)
+class Cover:
+    """An item whose cover file exists, with the SHA-256 of its bytes (the fingerprint cache key)."""
+
+    item: VideoItem
+    path: Path
+    digest: str
 
 
-def _load_items(layout: storage.DayLayout, categories: Sequence[str], counts: Counter):
-    items: list[VideoItem] = []
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the dedup compares: an L2-normalised global descriptor and the keypoint look (see verify.detect)."""
+
+    vector: np.ndarray
+    keypoints: Any
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    cosine: float
+    min_inliers: int
+    min_agreement: int
+
+
+@dataclass
+class Crawls:
+    """The day's crawled items as read from the given files."""
+
+    items: list[VideoItem]  # unique by key, sorted by key
+    folders: dict[str, Path]  # category -> folder its thumbnail paths are relative to
+    missing_categories: list[str]
+    invalid_rows: int = 0
+
+
+@dataclass
+class Encoded:
+    """Output of :func:`encode`: the items whose cover was fingerprinted, in order, and what became of the rest."""
+
+    covers: list[Cover]
+    vectors: np.ndarray  # (n, dim) float32, row k belongs to covers[k]
+    keypoints: list
+    undecodable: dict[str, str] = field(default_factory=dict)  # key -> reason
+    fingerprinted: int = 0
+    reused_from_cache: int = 0
+
+    def __len__(self) -> int:
+        return len(self.covers)
+
+
+@dataclass
+class Verdicts:
+    """Output of :func:`search`: one row per item (dedup.jsonl), and the counts the summary reports."""
+
+    rows: dict[str, dict]
+    groups: int = 0
+    rejected_by_geometry: int = 0
+    history_matches: int = 0
+
+
+def _row(item: VideoItem) -> dict:
+    return {"key": item.key, "category": item.category, "id": item.id, "status": "kept", "duplicate_of": None,
+            "similarity": None, "reason": None, "matched_history": None}
+
+
+def load_crawls(raw_items: Mapping[str, Path], categories: Sequence[str]) -> Crawls:
+    """Read the given ``items.jsonl`` files (invalid rows skipped and counted); a category of ``categories``
+    without a file is missing: its crawl failed, the others still dedup."""
+    items: dict[str, VideoItem] = {}
+    folders: dict[str, Path] = {}
     missing: list[str] = []
+    invalid = 0
     for category in categories:
-        path = layout.raw_items(category)
-        if not path.is_file():
-            missing.append(category)  # its crawl failed: the other categories still dedup
+        path = raw_items.get(category)
+        if path is None or not Path(path).is_file():
+            missing.append(category)
             continue
-        for row in storage.read_jsonl(path):
-            try:
-                items.append(VideoItem(**row))
-            except (TypeError, ValueError) as exc:
-                counts["invalid_rows"] += 1
-                log.warning("dedup: invalid row in %s: %s", path, exc)
-    return items, missing
+        crawled = storage.read_items(Path(path), invalid=storage.SKIP_INVALID)
+        invalid += len(crawled.invalid_lines)
+        folders[category] = crawled.folder
+        for item in crawled.items:
+            items[item.key] = item  # one row per (category, id)
+    return Crawls(sorted(items.values(), key=lambda it: it.key), folders, missing, invalid)
 
 
-def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str],
-              fingerprinter=None) -> Path:
-    """Write ``<day>/work/dedup.jsonl`` and ``dedup_summary.json``; return the jsonl path."""
-    from .fingerprint import Fingerprinter
+def usable_covers(crawls: Crawls, rows: dict[str, dict]) -> list[Cover]:
+    """Items with a cover file on disk; the others are marked ``skipped`` with the reason."""
+    covers = []
+    for item in crawls.items:
+        if not item.thumbnail:
+            rows[item.key].update(status="skipped", reason=f"no thumbnail: {item.thumbnail_error or 'not downloaded'}")
+            continue
+        path = crawls.folders[item.category] / item.thumbnail
+        try:
+            digest = sha256_file(path)
+        except OSError:
+            rows[item.key].update(status="skipped", reason="thumbnail file missing")
+            continue
+        covers.append(Cover(item, path, digest))
+    return covers
+
+
+def encode(covers: list[Cover], fingerprinter, memory: FingerprintMemory, day: dt.date) -> Encoded:
+    """Fingerprint the covers, reusing the fingerprint of the same video id with the same cover bytes from the
+    last days (or a rerun); save the day's fingerprints for the days after."""
+    known: dict[tuple[str, str], Fingerprint | str] = {}  # (video id, digest) -> fingerprint or why it failed
+    for stored in memory.recent(day):
+        for k, (vid, digest) in enumerate(zip(stored.ids, stored.digests, strict=True)):
+            known.setdefault((vid, digest), Fingerprint(stored.globals[k], stored.keypoints[k]))
+    todo: dict[tuple[str, str], Path] = {}
+    for cover in covers:
+        if (cover.item.id, cover.digest) not in known:
+            todo.setdefault((cover.item.id, cover.digest), cover.path)
+    reused = sum(1 for c in covers if (c.item.id, c.digest) in known)
+    fingerprinted = 0
+    if todo:
+        fresh = fingerprinter.fingerprint(list(todo.values()), digests=[d for _, d in todo])
+        row_of = {p: k for k, p in enumerate(fresh.paths)}
+        failed = {s["path"]: s["reason"] for s in fresh.skipped}
+        for key, path in todo.items():
+            k = row_of.get(str(path))
+            known[key] = Fingerprint(fresh.globals[k], fresh.keypoints[k]) if k is not None else \
+                failed.get(str(path), "undecodable")
+        fingerprinted = len(fresh.paths)
+
+    ok: list[Cover] = []
+    undecodable: dict[str, str] = {}
+    for cover in covers:
+        value = known[(cover.item.id, cover.digest)]
+        if isinstance(value, str):
+            undecodable[cover.item.key] = value
+        else:
+            ok.append(cover)
+    prints = [known[(c.item.id, c.digest)] for c in ok]
+    dim = prints[0].vector.shape[0] if prints else 0
+    vectors = np.stack([p.vector for p in prints]).astype(np.float32) if prints else np.zeros((0, dim), np.float32)
+    keypoints = [p.keypoints for p in prints]
+    if ok:
+        memory.save(DayFingerprints(day, [c.item.key for c in ok], [c.digest for c in ok], vectors, keypoints))
+        memory.prune(day)
+    return Encoded(ok, vectors, keypoints, undecodable, fingerprinted, reused)
+
+
+def search(encoded: Encoded, limits: Thresholds, rows: dict[str, dict]) -> Verdicts:
+    """Group the same video: candidate pairs by global cosine, kept when the pictures agree geometrically; the
+    same id in two categories is one video.  In each group the first by (views, likes, category order, id) is
+    kept and the others become ``duplicate`` of it."""
     from .grouping import Pairs, connected_groups, keep_order, similar_pairs
     from .verify import agree
 
-    day = storage.parse_day(day)
-    layout = storage.DayLayout(settings.data_root, day)
-    counts: Counter = Counter()
-    items, missing_categories = _load_items(layout, categories, counts)
-    # one row per (category, id); a crawl file repeating a line is one item
-    items = list({it.key: it for it in items}.values())
-    items.sort(key=lambda it: it.key)
-
-    fp = fingerprinter or Fingerprinter(settings.backbone, settings.models_dir)
-    threshold, min_inliers, min_agreement = thresholds(fp.name, settings.dedup_threshold)
-    memory = FingerprintMemory(settings.data_root, fp.name, fp.choice.weights_sha256)
-
-    rows: dict[str, dict] = {}
-    usable: list[tuple[VideoItem, Path, str]] = []
-    for it in items:
-        row = {"key": it.key, "category": it.category, "id": it.id, "status": "kept", "duplicate_of": None,
-               "similarity": None, "reason": None, "matched_history": None}
-        rows[it.key] = row
-        if not it.thumbnail:
-            row.update(status="skipped", reason=f"no thumbnail: {it.thumbnail_error or 'not downloaded'}")
-            continue
-        path = layout.raw_dir(it.category) / it.thumbnail
-        digest = _digest(path)
-        if digest is None:
-            row.update(status="skipped", reason="thumbnail file missing")
-            continue
-        usable.append((it, path, digest))
-
-    # reuse fingerprints of the same video id with the same cover bytes from the last days (or a rerun)
-    known: dict[tuple[str, str], tuple | str] = {}
-    for stored in memory.recent(day):
-        for k, (vid, dig) in enumerate(zip(stored.ids, stored.digests)):
-            known.setdefault((vid, dig), (stored.globals[k], stored.keypoints[k]))
-    todo_paths: dict[tuple[str, str], Path] = {}
-    for it, path, digest in usable:
-        if (it.id, digest) not in known:
-            todo_paths.setdefault((it.id, digest), path)
-    counts["reused_from_cache"] = sum(1 for it, _, d in usable if (it.id, d) in known)
-    fresh = fp.fingerprint(list(todo_paths.values()), digests=[d for _, d in todo_paths]) if todo_paths else None
-    if fresh is not None:
-        by_path = {p: k for k, p in enumerate(fresh.paths)}
-        failed = {s["path"]: s["reason"] for s in fresh.skipped}
-        for key, path in todo_paths.items():
-            if str(path) in by_path:
-                k = by_path[str(path)]
-                known[key] = (fresh.globals[k], fresh.keypoints[k])
-            else:
-                known[key] = failed.get(str(path), "undecodable")  # reason string
-        counts["fingerprinted"] = len(fresh.paths)
-
-    ok: list[tuple[VideoItem, str]] = []
-    for it, _, digest in usable:
-        value = known[(it.id, digest)]
-        if isinstance(value, str):
-            rows[it.key].update(status="skipped", reason=f"thumbnail undecodable: {value}")
-        else:
-            ok.append((it, digest))
-
-    n = len(ok)
-    dim = next((known[(it.id, d)][0].shape[0] for it, d in ok), 0)
-    glob = np.stack([known[(it.id, d)][0] for it, d in ok]).astype(np.float32) if n else np.zeros((0, dim), np.float32)
-    kps = [known[(it.id, d)][1] for it, d in ok]
-    if n:
-        memory.save(DayFingerprints(day, [it.key for it, _ in ok], [d for _, d in ok], glob, kps))
-        memory.prune(day)
-
-    # candidate pairs by global cosine, kept when the pictures agree geometrically; the same id is one video
-    pairs = similar_pairs(glob, threshold)
+    verdicts = Verdicts(rows)
+    for key, reason in encoded.undecodable.items():
+        rows[key].update(status="skipped", reason=f"thumbnail undecodable: {reason}")
+    pairs = similar_pairs(encoded.vectors, limits.cosine)
     if len(pairs):
-        verified = agree(kps, pairs, min_inliers, min_agreement)
-        counts["candidates_rejected_by_geometry"] = int((~verified).sum())
+        verified = agree(encoded.keypoints, pairs, limits.min_inliers, limits.min_agreement)
+        verdicts.rejected_by_geometry = int((~verified).sum())
         pairs = pairs.select(verified)
     by_id: dict[str, list[int]] = {}
-    for k, (it, _) in enumerate(ok):
-        by_id.setdefault(it.id, []).append(k)
+    for k, cover in enumerate(encoded.covers):
+        by_id.setdefault(cover.item.id, []).append(k)
     same_i = [ks[0] for ks in by_id.values() for _ in ks[1:]]
     same_j = [k for ks in by_id.values() for k in ks[1:]]
     joined = Pairs(np.concatenate([pairs.i, np.asarray(same_i, np.int64)]),
                    np.concatenate([pairs.j, np.asarray(same_j, np.int64)]),
                    np.concatenate([pairs.similarity, np.ones(len(same_i), np.float32)]))
-    groups = connected_groups(n, joined)
-    order_cats = list(CATEGORIES)
+    groups = connected_groups(len(encoded), joined)
+    verdicts.groups = len(groups)
     for group in groups:
-        members = [ok[k][0].to_json() for k in group]
-        best = group[keep_order(members, order_cats)[0]]
-        kept_key = ok[best][0].key
+        members = [encoded.covers[k].item.to_json() for k in group]
+        best = group[keep_order(members, list(CATEGORIES))[0]]
+        kept_key = encoded.covers[best].item.key
         for k in group:
             if k != best:
-                sim = float(np.clip(glob[k] @ glob[best], -1.0, 1.0))
-                rows[ok[k][0].key].update(status="duplicate", duplicate_of=kept_key, similarity=round(sim, 4))
+                similarity = float(np.clip(encoded.vectors[k] @ encoded.vectors[best], -1.0, 1.0))
+                rows[encoded.covers[k].item.key].update(status="duplicate", duplicate_of=kept_key,
+                                                        similarity=round(similarity, 4))
+    return verdicts
 
-    history_matches = _match_history(settings, memory, day, ok, glob, kps, threshold, (min_inliers, min_agreement), rows)
 
-    ordered = [rows[k] for k in sorted(rows)]
+def match_history(data_root: Path, memory: FingerprintMemory, day: dt.date, encoded: Encoded,
+                  limits: Thresholds, rows: dict[str, dict]) -> int:
+    """Record on each row the best match among items published in the last days under another id."""
+    from .grouping import similar_pairs
+    from .verify import agree
+
+    if not len(encoded):
+        return 0
+    hist_keys, hist_days, hist_vectors, hist_keypoints = [], [], [], []
+    for stored in memory.recent(day, include_today=False):
+        published = published_ids(data_root, stored.day)
+        for k, key in enumerate(stored.keys):
+            if key.split("/", 1)[1] in published:
+                hist_keys.append(key)
+                hist_days.append(stored.day.strftime(storage.DATE_FORMAT))
+                hist_vectors.append(stored.globals[k])
+                hist_keypoints.append(stored.keypoints[k])
+    if not hist_keys:
+        return 0
+    pairs = similar_pairs(encoded.vectors, limits.cosine, others=np.stack(hist_vectors).astype(np.float32))
+    if len(pairs):
+        pairs = pairs.select(agree(encoded.keypoints, pairs, limits.min_inliers, limits.min_agreement,
+                                   others=hist_keypoints))
+    best: dict[int, tuple[float, int]] = {}
+    for i, j, s in zip(pairs.i.tolist(), pairs.j.tolist(), pairs.similarity.tolist(), strict=True):
+        if hist_keys[j].split("/", 1)[1] == encoded.covers[i].item.id:
+            continue  # the same video id published again is not a re-upload
+        if i not in best or (s, -j) > (best[i][0], -best[i][1]):
+            best[i] = (s, j)
+    for i, (s, j) in best.items():
+        rows[encoded.covers[i].item.key]["matched_history"] = {
+            "day": hist_days[j], "key": hist_keys[j], "id": hist_keys[j].split("/", 1)[1], "similarity": round(s, 4)}
+    return len(best)
+
+
+def summarise(fingerprinter, limits: Thresholds, categories: Sequence[str], crawls: Crawls, encoded: Encoded,
+              verdicts: Verdicts) -> dict:
+    """The flat summary the manifest copies: backbone and thresholds used, and the counts."""
+    ordered = [verdicts.rows[k] for k in sorted(verdicts.rows)]
     status = Counter(r["status"] for r in ordered)
     skipped_by_reason = Counter((r["reason"] or "").split(":")[0] for r in ordered if r["status"] == "skipped")
-    summary = {
-        "backbone": fp.name,
-        "backbone_reason": fp.choice.reason,
-        "weights_file": str(fp.choice.weights_path),
-        "weights_sha256": fp.choice.weights_sha256,
-        "precision": fp.precision,
-        "threshold": threshold,
-        "min_inliers": min_inliers,
-        "min_agreement": min_agreement,
+    return {
+        "backbone": fingerprinter.name,
+        "backbone_reason": fingerprinter.choice.reason,
+        "weights_file": str(fingerprinter.choice.weights_path),
+        "weights_sha256": fingerprinter.choice.weights_sha256,
+        "precision": fingerprinter.precision,
+        "threshold": limits.cosine,
+        "min_inliers": limits.min_inliers,
+        "min_agreement": limits.min_agreement,
         "categories": list(categories),
-        "missing_categories": missing_categories,
+        "missing_categories": crawls.missing_categories,
         "items": len(ordered),
         "kept": status["kept"],
         "duplicates": status["duplicate"],
         "skipped": status["skipped"],
         "skipped_by_reason": dict(sorted(skipped_by_reason.items())),
-        "invalid_rows": counts["invalid_rows"],
-        "groups": len(groups),
-        "fingerprinted": counts["fingerprinted"],
-        "reused_from_cache": counts["reused_from_cache"],
-        "candidates_rejected_by_geometry": counts["candidates_rejected_by_geometry"],
-        "history_matches": history_matches,
+        "invalid_rows": crawls.invalid_rows,
+        "groups": verdicts.groups,
+        "fingerprinted": encoded.fingerprinted,
+        "reused_from_cache": encoded.reused_from_cache,
+        "candidates_rejected_by_geometry": verdicts.rejected_by_geometry,
+        "history_matches": verdicts.history_matches,
     }
-    storage.atomic_write_json(layout.work_dir / "dedup_summary.json", summary)
-    out = storage.atomic_write_jsonl(layout.work_dir / "dedup.jsonl", ordered)
+
+
+def dedup_day(settings: Settings, day: dt.date, raw_items: Mapping[str, Path], work_dir: Path,
+              categories: Sequence[str] | None = None, fingerprinter=None) -> DedupResult:
+    """Dedup the crawls in ``raw_items`` (category -> items.jsonl; thumbnails relative to its folder) and write
+    ``dedup.jsonl`` + ``dedup_summary.json`` into ``work_dir``.  ``categories`` (default: those of
+    ``raw_items``) names every category the run wanted: one without a file is reported missing."""
+    from .fingerprint import Fingerprinter
+
+    day = storage.parse_day(day)
+    categories = list(categories if categories is not None else raw_items)
+    crawls = load_crawls(raw_items, categories)
+    rows = {item.key: _row(item) for item in crawls.items}
+    covers = usable_covers(crawls, rows)
+
+    fp = fingerprinter or Fingerprinter(settings.backbone, settings.models_dir)
+    limits = Thresholds(*thresholds(fp.name, settings.dedup_threshold, precision=fp.precision,
+                                    weights_sha256=fp.choice.weights_sha256))
+    memory = FingerprintMemory(settings.data_root, fp.name, fp.choice.weights_sha256)
+    encoded = encode(covers, fp, memory, day)
+    verdicts = search(encoded, limits, rows)
+    verdicts.history_matches = match_history(settings.data_root, memory, day, encoded, limits, rows)
+    summary = summarise(fp, limits, categories, crawls, encoded, verdicts)
+
+    work_dir = Path(work_dir)
+    summary_path = storage.atomic_write_json(work_dir / "dedup_summary.json", summary)
+    out = storage.atomic_write_jsonl(work_dir / "dedup.jsonl", [rows[k] for k in sorted(rows)])
     log.info("dedup %s: %s", day, {k: summary[k] for k in ("backbone", "items", "kept", "duplicates", "skipped")})
-    return out
+    return DedupResult(
+        dedup_path=str(out), summary_path=str(summary_path),
+        raw_items={c: str(raw_items[c]) for c in categories if c not in crawls.missing_categories},
+        categories=categories, missing_categories=list(crawls.missing_categories),
+        items=summary["items"], kept=summary["kept"], duplicates=summary["duplicates"], skipped=summary["skipped"],
+    )
 
 
-def _match_history(settings, memory, day, ok, glob, kps, threshold, geometry, rows) -> int:
-    """Record on each row the best match among items published in the last days under another id."""
-    from .grouping import similar_pairs
-    from .verify import agree
-
-    if not ok:
-        return 0
-    hist_keys, hist_days, hist_glob, hist_kps = [], [], [], []
-    for stored in memory.recent(day, include_today=False):
-        published = published_ids(settings.data_root, stored.day)
-        for k, key in enumerate(stored.keys):
-            if key.split("/", 1)[1] in published:
-                hist_keys.append(key)
-                hist_days.append(stored.day.strftime(storage.DATE_FORMAT))
-                hist_glob.append(stored.globals[k])
-                hist_kps.append(stored.keypoints[k])
-    if not hist_keys:
-        return 0
-    hist_g = np.stack(hist_glob).astype(np.float32)
-    pairs = similar_pairs(glob, threshold, others=hist_g)
-    if len(pairs):
-        pairs = pairs.select(agree(kps, pairs, *geometry, others=hist_kps))
-    best: dict[int, tuple[float, int]] = {}
-    for i, j, s in zip(pairs.i.tolist(), pairs.j.tolist(), pairs.similarity.tolist()):
-        it = ok[i][0]
-        if hist_keys[j].split("/", 1)[1] == it.id:
-            continue  # the same video id published again is not a re-upload
-        if i not in best or (s, -j) > (best[i][0], -best[i][1]):
-            best[i] = (s, j)
-    for i, (s, j) in best.items():
-        rows[ok[i][0].key]["matched_history"] = {"day": hist_days[j], "key": hist_keys[j],
-                                                 "id": hist_keys[j].split("/", 1)[1], "similarity": round(s, 4)}
-    return len(best)
+def run_dedup(settings: Settings, day: dt.date, categories: Sequence[str], fingerprinter=None) -> Path:
+    """:func:`dedup_day` over the day's standard layout (``top10 run-day``, the CLI, benchmarks); returns the
+    ``dedup.jsonl`` path."""
+    layout = storage.DayLayout(settings.data_root, storage.parse_day(day))
+    raw_items = {c: layout.raw_items(c) for c in categories}
+    return Path(dedup_day(settings, day, raw_items, layout.work_dir, categories, fingerprinter).dedup_path)

@@ -18,6 +18,14 @@ corners crowd onto text, so a real re-upload's inliers often sit on its caption 
 separate the two; laying the pictures on each other can: a re-upload agrees over most of the frame (all but
 its new caption, stickers and cropped margins), a shared caption or banner covers a few cells only.
 Calibration: bench/eval_dedup.py (models/README.md).
+
+A heavy crop (30-50 % of the frame) or a meme frame around the picture shares only part of the original's
+textured cells, so the share over *both whole covers* stays low although every overlapping cell agrees.  The
+``contained`` look (default off, ``SecondLook``) also accepts a pair when one cover lies inside the other (its
+textured cells ≥ ``CONTAINED_COVERED`` covered by the other's transform), the other's overlapping part is at
+least ``CONTAINED_MIN_OVERLAP`` of its textured cells, and inside the overlap the pixels agree in both directions:
+a caption band two distinct covers share lies inside a frame that is overlapped whole, where it stays a minority.
+Measured: bench/eval_dedup_hard.py.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ CELL_PX = 16  # pixel-check cell on that image (~1/16 of a cover's width)
 CELL_NCC = 0.6  # a cell agrees above this correlation
 FLAT_STD = 3.0  # cells whose grey levels vary less than this (0-255) are flat: they say nothing either way
 COVERED = 0.9  # a cell is compared only where the transformed cover covers this share of it
+CONTAINED_COVERED = 0.9  # the inner cover's textured cells the outer one must cover for a containment
+CONTAINED_MIN_OVERLAP = 0.25  # the outer cover's textured cells the inner one must cover (a crop of ≥ 30 % area)
 
 Keypoints = tuple  # (points (K, 2) float32, descriptors (K, 32) uint8) for one orientation
 # per cover: (plain Keypoints, mirrored Keypoints, grey image (≤ PIXEL_LONG_SIDE px) uint8)
@@ -104,11 +114,18 @@ def _cells(x: np.ndarray, ny: int, nx: int) -> np.ndarray:
 
 def _one_way(src: np.ndarray, dst: np.ndarray, matrix: np.ndarray) -> float:
     """Share of ``dst``'s textured cells that ``src``, moved by ``matrix``, covers and correlates with."""
+    agreeing, textured, _ = _one_way_counts(src, dst, matrix)
+    return agreeing / textured if textured else 0.0
+
+
+def _one_way_counts(src: np.ndarray, dst: np.ndarray, matrix: np.ndarray) -> tuple[int, int, int]:
+    """(agreeing, textured, covered textured) cells of ``dst`` under ``src`` moved by ``matrix``; textured is 0
+    when ``dst`` has too little texture to judge."""
     cv2 = _cv2()
     h, w = dst.shape
     ny, nx = h // CELL_PX, w // CELL_PX
     if ny == 0 or nx == 0:
-        return 0.0
+        return 0, 0, 0
     moved = cv2.warpAffine(src, matrix, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
     inside = cv2.warpAffine(np.full(src.shape, 1, np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST)
     a, b = _cells(moved, ny, nx), _cells(dst.astype(np.float32), ny, nx)
@@ -119,28 +136,45 @@ def _one_way(src: np.ndarray, dst: np.ndarray, matrix: np.ndarray) -> float:
     flat = FLAT_STD * CELL_PX  # = std · sqrt(cell pixels)
     textured = norm_b > flat
     if textured.sum() < 8:
-        return 0.0  # too little texture to judge: never a verdict of "same"
+        return 0, 0, 0  # too little texture to judge: never a verdict of "same"
     ncc = (a * b).sum(-1) / np.maximum(norm_a * norm_b, 1e-6)
     agreeing = (ncc > CELL_NCC) & covered & (norm_a > flat) & textured
     # over all textured cells, covered or not: a region two covers share cannot pass for the whole picture
-    return float(agreeing.sum() / textured.sum())
+    return int(agreeing.sum()), int(textured.sum()), int((covered & textured).sum())
 
 
-def agreement(small_a: np.ndarray, small_b: np.ndarray, matrix: np.ndarray) -> int:
+def agreement(small_a: np.ndarray, small_b: np.ndarray, matrix: np.ndarray, contained: bool = False) -> int:
     """Pixel agreement (percent) of two covers under ``matrix`` (found on the 512-px keypoint images), the smaller
-    of the two directions; 0 for a zoom no re-upload makes."""
+    of the two directions; 0 for a zoom no re-upload makes.  With ``contained``, the larger of that and the
+    agreement inside the overlap when one cover lies inside the other (``contained_agreement``)."""
     cv2 = _cv2()
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
         return 0
     m = matrix.astype(np.float64).copy()
     m[:, 2] *= PIXEL_LONG_SIDE / KEYPOINT_LONG_SIDE  # the same transform between the small images
-    forward = _one_way(small_a, small_b, m)
-    backward = _one_way(small_b, small_a, cv2.invertAffineTransform(m))
-    return int(round(100 * min(forward, backward)))
+    forward = _one_way_counts(small_a, small_b, m)
+    backward = _one_way_counts(small_b, small_a, cv2.invertAffineTransform(m))
+    whole = min(f[0] / f[1] if f[1] else 0.0 for f in (forward, backward))
+    if contained:
+        whole = max(whole, contained_agreement(forward, backward))
+    return int(round(100 * whole))
 
 
-def pair_match(looks: list, i: int, other: list, j: int, enough: tuple[int, int] | None = None) -> tuple[int, int]:
+def contained_agreement(forward: tuple[int, int, int], backward: tuple[int, int, int]) -> float:
+    """Agreement inside the overlap, both ways, of two covers one of which lies inside the other; 0 otherwise.
+    ``forward``/``backward``: ``(agreeing, textured, covered textured)`` cells of each cover."""
+    if not forward[1] or not backward[1] or not forward[2] or not backward[2]:
+        return 0.0
+    covered = [f[2] / f[1] for f in (forward, backward)]
+    inner, outer = (0, 1) if covered[0] >= covered[1] else (1, 0)
+    if covered[inner] < CONTAINED_COVERED or covered[outer] < CONTAINED_MIN_OVERLAP:
+        return 0.0
+    return min(f[0] / f[2] for f in (forward, backward))
+
+
+def pair_match(looks: list, i: int, other: list, j: int, enough: tuple[int, int] | None = None,
+               contained: bool = False) -> tuple[int, int]:
     """(inliers, agreement %) of A against B as is and against B mirrored: the first orientation that verifies
     under ``enough`` = (min_inliers, min_agreement) (the mirror is then not tried), else the better one."""
     plain_a, _, small_a = looks[i]
@@ -153,7 +187,7 @@ def pair_match(looks: list, i: int, other: list, j: int, enough: tuple[int, int]
             continue
         if b_small is None:
             b_small = np.ascontiguousarray(small_b[:, ::-1])
-        score = (inliers, agreement(small_a, b_small, matrix))
+        score = (inliers, agreement(small_a, b_small, matrix, contained))
         if enough is not None and score[0] >= enough[0] and score[1] >= enough[1]:
             return score
         best = max(best, score, key=lambda s: (s[1], s[0]))
@@ -167,26 +201,29 @@ def passes(scores: np.ndarray, min_inliers: int, min_agreement: int) -> np.ndarr
 
 
 def pair_scores(looks: list, pairs, others: list | None = None,
-                enough: tuple[int, int] | None = None) -> np.ndarray:
+                enough: tuple[int, int] | None = None, contained: bool = False) -> np.ndarray:
     """(inliers, agreement %) of every pair as an (N, 2) int array; OpenCV releases the GIL, so pairs are
     checked on all cores."""
     from concurrent.futures import ThreadPoolExecutor
 
     other = looks if others is None else others
-    work = list(zip(pairs.i.tolist(), pairs.j.tolist()))
+    work = list(zip(pairs.i.tolist(), pairs.j.tolist(), strict=True))
     if len(work) < 64:
-        return np.asarray([pair_match(looks, i, other, j, enough) for i, j in work], dtype=np.int32).reshape(-1, 2)
+        return np.asarray([pair_match(looks, i, other, j, enough, contained) for i, j in work],
+                          dtype=np.int32).reshape(-1, 2)
     with ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0)))) as pool:
-        scores = pool.map(lambda ij: pair_match(looks, ij[0], other, ij[1], enough), work, chunksize=64)
+        scores = pool.map(lambda ij: pair_match(looks, ij[0], other, ij[1], enough, contained), work, chunksize=64)
         return np.asarray(list(scores), dtype=np.int32).reshape(-1, 2)
 
 
-def agree(looks: list, pairs, min_inliers: int, min_agreement: int, others: list | None = None) -> np.ndarray:
+def agree(looks: list, pairs, min_inliers: int, min_agreement: int, others: list | None = None,
+          contained: bool = False) -> np.ndarray:
     """Bool mask of the pairs that verify."""
     rule = (min_inliers, min_agreement)
-    return passes(pair_scores(looks, pairs, others, enough=rule), *rule)
+    return passes(pair_scores(looks, pairs, others, enough=rule, contained=contained), *rule)
 
 
-def verifier(looks: list, min_inliers: int, min_agreement: int, others: list | None = None):
+def verifier(looks: list, min_inliers: int, min_agreement: int, others: list | None = None,
+             contained: bool = False):
     """A ``verify`` callable for ``group_duplicates``."""
-    return lambda pairs: agree(looks, pairs, min_inliers, min_agreement, others)
+    return lambda pairs: agree(looks, pairs, min_inliers, min_agreement, others, contained)

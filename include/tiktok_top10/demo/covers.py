@@ -59,7 +59,7 @@ class CoverSpec:
             raise ValueError(f"unknown cover edits {sorted(unknown)}; known: {EDITS}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _photo(name: str) -> Image.Image:
     import skimage.data as data
 

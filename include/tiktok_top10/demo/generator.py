@@ -36,6 +36,12 @@ SOURCE_SPECS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+# The demo's search gates logged-out visitors as TikTok's often does, so each search has a logged-out stand-in:
+# the hashtag page of its topic lists what the search would (crawl/sources.json crawls these logged out).
+TAG_FOR_SEARCH: dict[str, str] = {"틱톡 춤": "춤", "인기 챌린지": "챌린지", "음식 레시피": "먹방", "tts 조회수": "tts",
+                                  "tts 밈": "밈"}
+
+
 def source_path(kind: str, value: str) -> str:
     """The page path of a source, unquoted (``/search?q=틱톡 춤``); quote it to put it in a URL."""
     return {"discover": f"/discover/{value}", "search": f"/search?q={value}", "explore": "/explore"}[kind]
@@ -99,8 +105,19 @@ class DemoItem:
         return self.cover.status
 
     @property
+    def is_photo(self) -> bool:
+        return "imagePost" in self.item
+
+    @property
     def url(self) -> str:
+        if self.is_photo:  # photo posts have their own page (shared/DESIGN.md)
+            return f"https://www.tiktok.com/@{self.item['author']['uniqueId']}/photo/{self.id}"
         return canonical_url(self.item["author"]["uniqueId"], self.id)
+
+    @property
+    def cover_path(self) -> str:
+        """The site-relative cover URL, wherever the item carries it (a photo post: ``imagePost.cover``)."""
+        return self.item["video"].get("cover") or self.item["imagePost"]["cover"]["imageURL"]["urlList"][0]
 
 
 @dataclass
@@ -274,7 +291,18 @@ def _item_json(v: _Video, day: dt.date) -> dict:
         "textLanguage": v.text_language,
         "isAd": v.is_ad,
     }
+    if is_photo_post(v.id):
+        # a photo post ("photo mode"): the cover lives in imagePost, video is left with empty fields
+        image = {"imageURL": {"urlList": [cover]}, "imageWidth": w, "imageHeight": h}
+        item["video"] = {"id": "", "cover": "", "originCover": "", "dynamicCover": "", "playAddr": "",
+                         "duration": 0, "width": 0, "height": 0}
+        item["imagePost"] = {"images": [image], "cover": image, "title": ""}
     return item
+
+
+def is_photo_post(video_id: str) -> bool:
+    """About one item in 25 is a photo post: chosen from the id, so the generator's random draws are unchanged."""
+    return hash_tag(f"photo:{video_id}") % 25 == 0
 
 
 def hash_tag(tag: str) -> int:

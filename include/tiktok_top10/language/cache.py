@@ -42,7 +42,7 @@ class DetectionCache:
         return Detection(entry[0], entry[1])
 
     def put_many(self, texts: list[str], detections: list[Detection]) -> None:
-        for text, det in zip(texts, detections):
+        for text, det in zip(texts, detections, strict=True):
             self.entries[text_key(text)] = [det.language, det.confidence]
         self.flush()
 

@@ -56,11 +56,14 @@ def cli_main(argv: list[str]) -> int:
             candidate, item_id = _parse(line)
         except (ValueError, json.JSONDecodeError) as exc:
             bad += 1
-            print(json.dumps({"line": n, "id": _loose_id(line), "error": str(exc)}, ensure_ascii=False), file=sys.stderr)
+            print(
+                json.dumps({"line": n, "id": _loose_id(line), "error": str(exc)}, ensure_ascii=False),
+                file=sys.stderr,
+            )
             continue
         candidates.append(candidate)
         ids.append(item_id)
-    for item_id, decision in zip(ids, korean_filter.decide_many(candidates)):
+    for item_id, decision in zip(ids, korean_filter.decide_many(candidates), strict=True):
         row = {"id": item_id, "korean": decision.korean, "language": decision.language,
                "basis": decision.basis, "detector": decision.detector}
         print(json.dumps(row, ensure_ascii=False))

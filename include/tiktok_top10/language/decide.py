@@ -10,20 +10,28 @@ Rules, in order (each decision records language, confidence, basis and detector)
 3. Anything else goes to the detector.  Korean when the detector says ``ko``.  Mixed Korean/English captions
    are Korean content when enough of the words are Hangul: ``MIXED_SHARE`` of the words, or
    ``MIXED_SHARE_KOREAN_CREATOR`` when the nickname is Hangul too (a Korean creator writing half in English).
-4. Weak evidence, only for a weak text (no Hangul and fewer than ``WEAK_LETTERS`` letters, or a detector that
+4. A caption with no Hangul whose words are mostly in a script of other languages (kana, Han, Thai, Cyrillic, ...:
+   ``text.ScriptProfile.own_script``) is foreign, rule ``foreign-script``, before any hashtag or ``textLanguage``
+   is counted: ``今日のランチ #먹방 #추천`` is Japanese whatever its tags say.  Latin is nobody's own script, so
+   ``so good #먹방 #추천`` still goes on to rule 5.  Only the caption's words count: a caption without words is
+   decided on the nickname, and an all-Korean hashtag line on it stays weak evidence.
+5. Weak evidence, only for a weak text (no Hangul and fewer than ``WEAK_LETTERS`` letters, or a detector that
    is unsure): at least two hashtags that are Hangul, making up two thirds of the hashtags, tip it to Korean.
    One ``#추천`` never does — the original's second failure mode.  TikTok's ``textLanguage == "ko"`` can tip a
    weak text the same way when ``use_text_language`` is on (off by default: the reference crawls do not carry
    the field, so its benefit is unmeasured).
-5. A detector that cannot tell (``und``) leaves the item undecided, and undecided is never Korean.
+6. A detector that cannot tell (``und``) leaves the item undecided, and undecided is never Korean.
+
+Every decision names the rule that made it (``Decision.rule``, one of ``RULES``): written in each language row
+and counted in the stage summary (``rule_<name>``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .cache import DetectionCache
 from .detectors import (
@@ -43,6 +51,9 @@ WEAK_LETTERS = 10
 WEAK_CONFIDENCE = 0.5
 HASHTAG_EVIDENCE_CONFIDENCE = 0.6
 SCRIPT = "script"  # decided from Unicode script alone; no detector consulted
+# The rules a decision can come from, in the order the module docstring gives them.
+RULES = ("no-words", "all-hangul", "detector", "mixed-hangul", "foreign-script", "hashtags", "text-language",
+         "undetermined")
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,7 @@ class Decision:
     confidence: float | None
     basis: str  # "title" | "author" | "none"
     detector: str  # "script" | "lingua" | "google" | "cache:<detector>"
-    rule: str = ""  # which rule decided; counted in the summary, not written per row
+    rule: str = ""  # which of RULES decided: written per row, counted in the summary
 
     def row(self) -> dict:
         return {
@@ -68,6 +79,7 @@ class Decision:
             "confidence": self.confidence,
             "basis": self.basis,
             "detector": self.detector,
+            "rule": self.rule,
         }
 
 
@@ -78,7 +90,7 @@ class FilterStats:
     cache_hits: int = 0
     fallback_used: bool = False
     fallback_reason: str | None = None
-    rules: dict = field(default_factory=dict)
+    rules: dict = field(default_factory=lambda: dict.fromkeys(RULES, 0))  # every rule, so the summary's keys are fixed
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,8 @@ class KoreanFilter:
 
     ``fallback``: a detector used when ``detector`` fails (``DetectorError``) — only when the operator allowed
     it; otherwise the error propagates and the task fails (Airflow retries it).
+    ``foreign_script_rule=False`` turns rule 4 off: the decisions made before it existed, which the evaluation
+    compares against (Latin-script captions must not change).
     """
 
     def __init__(
@@ -106,6 +120,7 @@ class KoreanFilter:
         normalize_text: bool = True,
         use_hashtags: bool = True,
         use_text_language: bool = False,
+        foreign_script_rule: bool = True,
     ):
         self.detector = detector
         self.fallback = fallback
@@ -113,6 +128,7 @@ class KoreanFilter:
         self.normalize_text = normalize_text
         self.use_hashtags = use_hashtags and normalize_text
         self.use_text_language = use_text_language
+        self.foreign_script_rule = foreign_script_rule
         self.stats = FilterStats()
         self._caches: dict[str, DetectionCache] = {}
 
@@ -163,6 +179,8 @@ class KoreanFilter:
             threshold = MIXED_SHARE_KOREAN_CREATOR if korean_creator else MIXED_SHARE
             if prof.hangul_share >= threshold:
                 return Decision(True, "ko", round(prof.hangul_share, 3), p.basis, source, "mixed-hangul")
+        if self.foreign_script_rule and p.basis == "title" and prof.own_script:
+            return Decision(False, d.language, d.confidence, p.basis, source, "foreign-script")
         weak = not prof.any_hangul and (
             prof.letters < WEAK_LETTERS or d.confidence is None or d.confidence < WEAK_CONFIDENCE
         )
@@ -198,11 +216,13 @@ class KoreanFilter:
             except DetectorError as exc:
                 if self.fallback is None or detector is self.fallback:
                     raise
-                log.error("%s detector failed (%s); falling back to %s as allowed", detector.name, exc, self.fallback.name)
+                log.error(
+                    "%s detector failed (%s); falling back to %s as allowed", detector.name, exc, self.fallback.name
+                )
                 self.stats.fallback_used = True
                 self.stats.fallback_reason = str(exc)[:300]
                 detector, cache = self.fallback, self.cache_for(self.fallback)
                 found = detector.detect(chunk)
             cache.put_many(chunk, found)
-            out.update({text: (det, detector.name) for text, det in zip(chunk, found)})
+            out.update({text: (det, detector.name) for text, det in zip(chunk, found, strict=True)})
         return out

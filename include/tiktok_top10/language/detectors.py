@@ -8,7 +8,10 @@ not settle (see ``text.py``), so it mostly sees mixed-script captions and Latin/
 - ``GoogleDetector`` uses the real ``google-cloud-translate`` v2 client (``detect_language`` takes a list, one
   POST per batch of up to 128 texts; v2 because it batches natively and needs no project id).  429, 5xx and
   connection errors are retried with exponential backoff (``Retry-After`` honoured, capped); when attempts run
-  out it raises ``DetectorUnavailable``.  A 200 whose body does not match the request raises
+  out it raises ``DetectorUnavailable``.  Refused credentials (the token endpoint's ``invalid_grant``, a 401, a
+  403 that is not about quota) raise ``CredentialsRefused`` (a ``DetectorUnavailable``) at once, naming the
+  account and quoting nothing of the key: retrying cannot help.
+  A 200 whose body does not match the request raises
   ``DetectorResponseError``.  Billing is per character, so texts are cut to ``MAX_DETECT_CHARS`` first.
 """
 
@@ -17,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,10 @@ class DetectorError(RuntimeError):
 
 class DetectorUnavailable(DetectorError):
     """The service stayed unreachable or over quota after every retry."""
+
+
+class CredentialsRefused(DetectorUnavailable):
+    """Google refused the credentials (token endpoint or API): no retry can help, a person must fix the key."""
 
 
 class DetectorResponseError(DetectorError):
@@ -115,16 +123,41 @@ class LinguaDetector:
 
 
 def _retryable(exc: Exception) -> bool:
-    from google.api_core import exceptions as gexc
     import requests
+    from google.api_core import exceptions as gexc
 
     if isinstance(exc, (gexc.TooManyRequests, gexc.ServerError, requests.ConnectionError, requests.Timeout)):
         return True
     if isinstance(exc, gexc.Forbidden):
         # 403 rateLimitExceeded is per-minute quota (retry); dailyLimitExceeded/forbidden will not heal.
-        reasons = {str(e.get("reason", "")) for e in (getattr(exc, "errors", None) or []) if isinstance(e, dict)}
-        return bool(reasons & {"rateLimitExceeded", "userRateLimitExceeded"})
+        return bool(_reasons(exc) & {"rateLimitExceeded", "userRateLimitExceeded"})
     return False
+
+
+# 403 reasons that are about quota, not about who is asking (the rest of the 403s refuse the credentials)
+QUOTA_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "dailyLimitExceeded", "quotaExceeded",
+                           "dailyLimitExceededUnreg", "limitExceeded"})
+
+
+def _reasons(exc: Exception) -> set[str]:
+    return {str(e.get("reason", "")) for e in (getattr(exc, "errors", None) or []) if isinstance(e, dict)}
+
+
+def _refused(exc: Exception) -> bool:
+    """401, or a 403 that is not about quota (permission denied, API not enabled for the key's project)."""
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, gexc.Unauthorized):
+        return True
+    return isinstance(exc, gexc.Forbidden) and not (_reasons(exc) & QUOTA_REASONS)
+
+
+def credentials_name(creds: Any) -> str:
+    """Who is asking, for error messages: the service account's e-mail (never anything of the key)."""
+    email = getattr(creds, "service_account_email", None)
+    if isinstance(email, str) and email:
+        return f"service account {email}"
+    return f"{type(creds).__name__} credentials" if creds is not None else "no credentials"
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -178,10 +211,17 @@ class GoogleDetector:
         endpoint: str | None = None,
         retry: RetryPolicy | None = None,
     ):
+        from google.auth.transport.requests import AuthorizedSession
         from google.cloud import translate_v2
 
         options = {"api_endpoint": endpoint} if endpoint else None
-        self.client = translate_v2.Client(credentials=google_credentials(credentials), client_options=options)
+        creds = google_credentials(credentials)
+        self.account = credentials_name(creds)
+        # The default session answers a 401 by fetching a new token and sending the request again, twice; a
+        # refused key is refused again, so that only doubles the calls (and the log lines) before the same error.
+        # Without it a 401 reaches _detect_batch at once and is reported as what it is.
+        session = AuthorizedSession(creds, refresh_status_codes=()) if creds is not None else None
+        self.client = translate_v2.Client(credentials=creds, _http=session, client_options=options)
         self.retry = retry or RetryPolicy()
         self.usage = UsageCounter()
 
@@ -215,12 +255,18 @@ class GoogleDetector:
             try:
                 raw = self.client.detect_language(batch)
             except GoogleAuthError as exc:
-                # a refused or unrefreshable credential (some are ValueErrors): an auth failure, not a bad body
-                raise DetectorUnavailable(f"Google credentials were refused: {type(exc).__name__}: {_short(exc)}") from exc
+                # the token endpoint refused the key (invalid_grant, a deleted key, a disabled account): not retried
+                raise CredentialsRefused(f"Google credentials were refused ({self.account}): the token endpoint "
+                                          f"said {type(exc).__name__}: {_short(exc)}") from exc
             except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
                 # ValueError: the client's own count check, or a body that is not JSON; the rest: wrong shapes.
-                raise DetectorResponseError(f"Google detect returned a malformed response: {type(exc).__name__}: {_short(exc)}") from exc
+                raise DetectorResponseError(
+                    f"Google detect returned a malformed response: {type(exc).__name__}: {_short(exc)}"
+                ) from exc
             except Exception as exc:  # noqa: BLE001 - classified just below
+                if _refused(exc):
+                    raise CredentialsRefused(f"Google credentials were refused ({self.account}): the API said "
+                                              f"{type(exc).__name__}: {_short(exc)}") from exc
                 if not _retryable(exc):
                     raise DetectorUnavailable(f"Google detect failed: {type(exc).__name__}: {_short(exc)}") from exc
                 if attempt == self.retry.attempts:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 DETECT_PATH = "/language/translate/v2/detect"
 TOKEN_PATH = "/token"
@@ -29,7 +29,9 @@ def script_answer(texts: list[str]) -> list[list[dict]]:
     """Detections without a model: Hangul → ko, anything else → en (what a test needs to tell them apart)."""
     from .text import profile
 
-    return [[{"language": "ko" if profile(t).any_hangul else "en", "confidence": 0.9, "isReliable": False}] for t in texts]
+    return [
+        [{"language": "ko" if profile(t).any_hangul else "en", "confidence": 0.9, "isReliable": False}] for t in texts
+    ]
 
 
 def lingua_answer(texts: list[str]) -> list[list[dict]]:
@@ -45,6 +47,7 @@ class GoogleTranslateStub:
         self.requests: list[dict] = []
         self.script: list[StubResponse] = []
         self.token_requests = 0
+        self.token_script: list[StubResponse] = []  # canned token-endpoint answers, before the default token
         self._lock = threading.Lock()
         stub = self
 
@@ -59,7 +62,9 @@ class GoogleTranslateStub:
                 if path == TOKEN_PATH:
                     with stub._lock:
                         stub.token_requests += 1
-                    return self._send(StubResponse(200, {"access_token": "stub-token", "expires_in": 3600, "token_type": "Bearer"}))
+                        canned = stub.token_script.pop(0) if stub.token_script else None
+                    return self._send(canned or StubResponse(200, {"access_token": "stub-token", "expires_in": 3600,
+                                                                   "token_type": "Bearer"}))
                 if path != DETECT_PATH:
                     return self._send(StubResponse(404, {"error": {"code": 404, "message": f"no route {path}"}}))
                 try:
@@ -97,7 +102,7 @@ class GoogleTranslateStub:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "GoogleTranslateStub":
+    def __enter__(self) -> GoogleTranslateStub:
         self._thread.start()
         return self
 
@@ -109,8 +114,27 @@ class GoogleTranslateStub:
         with self._lock:
             self.script.extend(responses)
 
+    def refuse_next_token(self, *responses: StubResponse) -> None:
+        with self._lock:
+            self.token_script.extend(responses)
+
     def texts_sent(self) -> list[str]:
         return [t for r in self.requests if isinstance(r["body"], dict) for t in r["body"].get("q", [])]
+
+
+def invalid_grant() -> StubResponse:
+    """What Google's token endpoint answers for a key it does not accept (deleted, disabled, wrong signature)."""
+    return StubResponse(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+
+
+def auth_error(status: int = 401) -> StubResponse:
+    """The API's answer to a token it does not accept (401) or an account without permission (403)."""
+    if status == 401:
+        message, reason, extra = "Request had invalid authentication credentials.", "authError", "UNAUTHENTICATED"
+    else:
+        message, reason, extra = "The caller does not have permission", "forbidden", "PERMISSION_DENIED"
+    return StubResponse(status, {"error": {"code": status, "message": message, "status": extra,
+                                           "errors": [{"message": message, "domain": "global", "reason": reason}]}})
 
 
 def quota_error(status: int = 429, reason: str = "rateLimitExceeded", retry_after: str | None = None) -> StubResponse:
@@ -119,6 +143,12 @@ def quota_error(status: int = 429, reason: str = "rateLimitExceeded", retry_afte
     message = "User Rate Limit Exceeded" if status in (403, 429) else "Backend Error"
     return StubResponse(
         status,
-        {"error": {"code": status, "message": message, "errors": [{"message": message, "domain": "usageLimits", "reason": reason}]}},
+        {
+            "error": {
+                "code": status,
+                "message": message,
+                "errors": [{"message": message, "domain": "usageLimits", "reason": reason}],
+            }
+        },
         headers,
     )

@@ -3,45 +3,38 @@
 Reads ``work/dedup.jsonl`` (rows with ``status == "kept"``), takes each item's caption, nickname and TikTok
 ``textLanguage`` from its category's ``raw/items.jsonl``, and writes ``work/language.jsonl`` (one row per kept
 item, sorted by key) and ``work/language_summary.json`` (detector, fallback, requests, characters, cache hits,
-counts by basis).
+counts by basis, ``rule_<name>`` for every decision rule, zero included); each row names its ``rule``.
 
 Detector choice (``settings.detector``): ``google`` needs credentials; ``auto`` uses Google when credentials
 are configured (passed in by the DAG from the ``google_cloud_default`` connection, or
 ``GOOGLE_APPLICATION_CREDENTIALS``), else the offline lingua detector.  If Google stays down after its retries
-the stage fails (Airflow retries the task) unless the operator set ``language_fallback = "lingua"`` (settings
-``extra`` or ``TIKTOK_TOP10_LANGUAGE_FALLBACK``); a fallback is recorded in the summary.
+the stage fails (Airflow retries the task) unless the operator set ``Settings.language_fallback = "lingua"``
+(``TIKTOK_TOP10_LANGUAGE_FALLBACK``); a fallback is recorded in the summary.  Its other knobs are ``Settings``
+fields too: ``google_endpoint`` (API base URL; tests point it at a loopback stub) and ``use_text_language``.
 
-Knobs beyond ``Settings`` fields (``settings.extra`` key / environment variable):
-``google_endpoint`` / ``TIKTOK_TOP10_GOOGLE_ENDPOINT`` (API base URL; tests point it at a loopback stub),
-``language_fallback`` / ``TIKTOK_TOP10_LANGUAGE_FALLBACK`` (``""`` or ``"lingua"``),
-``use_text_language`` / ``TIKTOK_TOP10_LANGUAGE_USE_TEXT_LANGUAGE`` (``1`` to let textLanguage tip weak texts).
+:func:`decide_day` reads exactly the files its upstream ``DedupResult`` names (dedup verdicts, each category's
+crawl); :func:`run_language` is the same over a day's standard layout.  Rows of a crawl that are not valid items
+are skipped, as dedup and publish skip them (``storage.read_items``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from .. import storage
-from ..config import Settings
+from ..config import CATEGORIES, Settings
+from ..contracts import DedupResult, LanguageResult
 from ..models import VideoItem
-from .airflow_credentials import credentials_from_env
+from .airflow_credentials import CredentialLookup, credentials_from_env
 from .decide import Candidate, KoreanFilter
 from .detectors import Detector, GoogleDetector, LinguaDetector, RetryPolicy
 
 log = logging.getLogger(__name__)
 
 FALLBACKS = ("", "lingua")
-
-
-def _knob(settings: Settings, key: str, env: str, default: str = "") -> str:
-    value = settings.extra.get(key)
-    if value is None:
-        value = os.environ.get(env, default)
-    return str(value)
 
 
 def build_detector(
@@ -66,14 +59,16 @@ def build_detector(
 
 def filter_for_settings(settings: Settings, google_credentials: Any = None, *, retry: RetryPolicy | None = None):
     """The ``KoreanFilter`` a run uses, and the settings that shaped it (for the summary)."""
+    # the DAG passes credentials_from_airflow()'s CredentialLookup: its failed-lookup problem goes to the summary
+    lookup = google_credentials if isinstance(google_credentials, CredentialLookup) else None
+    if lookup is not None:
+        google_credentials = lookup.info
     credentials = google_credentials if google_credentials is not None else credentials_from_env()
-    fallback = _knob(settings, "language_fallback", "TIKTOK_TOP10_LANGUAGE_FALLBACK").strip().lower()
+    fallback = settings.language_fallback.strip().lower()
     if fallback not in FALLBACKS:
         raise ValueError(f"language_fallback must be '' or 'lingua', got {fallback!r}")
-    use_text_language = _knob(settings, "use_text_language", "TIKTOK_TOP10_LANGUAGE_USE_TEXT_LANGUAGE").lower() in {
-        "1", "true", "yes"
-    }
-    endpoint = _knob(settings, "google_endpoint", "TIKTOK_TOP10_GOOGLE_ENDPOINT") or None
+    use_text_language = settings.use_text_language
+    endpoint = settings.google_endpoint or None
     detector = build_detector(settings.detector, credentials, endpoint=endpoint, retry=retry)
     korean_filter = KoreanFilter(
         detector,
@@ -81,21 +76,63 @@ def filter_for_settings(settings: Settings, google_credentials: Any = None, *, r
         fallback=LinguaDetector() if fallback == "lingua" and detector.name != "lingua" else None,
         use_text_language=use_text_language,
     )
-    return korean_filter, {"fallback_allowed": fallback or None, "use_text_language": use_text_language}
+    return korean_filter, {"fallback_allowed": fallback or None, "use_text_language": use_text_language,
+                           "credentials_problem": lookup.problem if lookup is not None else None}
 
 
-def _raw_items(layout: storage.DayLayout, category: str) -> dict[str, VideoItem]:
-    path = layout.raw_items(category)
-    if not path.exists():
-        raise FileNotFoundError(f"dedup kept items of {category!r} but {path} does not exist")
-    items = {}
-    for n, row in enumerate(storage.read_jsonl(path), 1):
-        try:
-            item = VideoItem(**row)
-        except Exception as exc:  # noqa: BLE001 - pydantic's error is reported with the line
-            raise ValueError(f"{path}:{n}: not a VideoItem: {exc}") from None
-        items[item.id] = item
-    return items
+def _crawled(raw_items: dict[str, Path], category: str, counts: dict[str, int]) -> dict[str, VideoItem]:
+    path = raw_items.get(category)
+    if path is None or not path.exists():
+        raise FileNotFoundError(f"dedup kept items of {category!r} but its crawl file {path} does not exist")
+    crawled = storage.read_items(path, invalid=storage.SKIP_INVALID)
+    counts[category] = len(crawled.invalid_lines)
+    return crawled.by_id()
+
+
+def decide_day(
+    settings: Settings,
+    dedup: DedupResult,
+    work_dir: Path,
+    *,
+    google_credentials: Any = None,
+    retry: RetryPolicy | None = None,
+) -> LanguageResult:
+    """Decide every item ``dedup`` kept, reading its caption from the crawl file ``dedup`` names; write
+    ``language.jsonl`` and ``language_summary.json`` into ``work_dir``."""
+    dedup_path = Path(dedup.dedup_path)
+    if not dedup_path.exists():
+        raise FileNotFoundError(f"language stage needs {dedup_path} (run dedup first)")
+    kept = sorted((r for r in storage.read_jsonl(dedup_path) if r.get("status") == "kept"), key=lambda r: r["key"])
+
+    raw_items = dedup.raw_item_paths
+    raw: dict[str, dict[str, VideoItem]] = {}
+    invalid_rows: dict[str, int] = {}
+    items: list[VideoItem] = []
+    for row in kept:
+        category = row["category"]
+        if category not in raw:
+            raw[category] = _crawled(raw_items, category, invalid_rows)
+        item = raw[category].get(str(row["id"]))
+        if item is None:
+            raise ValueError(f"{dedup_path}: kept {row['key']} is not in {raw_items[category]}")
+        items.append(item)
+
+    korean_filter, knobs = filter_for_settings(settings, google_credentials, retry=retry)
+    decisions = korean_filter.decide_many(
+        [Candidate(i.title, i.author_nickname, i.text_language) for i in items]
+    )
+    rows = [
+        {"key": item.key, "category": item.category, "id": item.id, **decision.row()}
+        for item, decision in zip(items, decisions, strict=True)
+    ]
+    work_dir = Path(work_dir)
+    out = storage.atomic_write_jsonl(work_dir / "language.jsonl", rows)
+    summary = summarize(settings, korean_filter, knobs, decisions)
+    summary["invalid_rows"] = sum(invalid_rows.values())
+    summary_path = storage.atomic_write_json(work_dir / "language_summary.json", summary)
+    log.info("language: %d items, %d Korean", len(rows), sum(r["korean"] for r in rows))
+    return LanguageResult(language_path=str(out), summary_path=str(summary_path), dedup=dedup,
+                          items=len(rows), korean=sum(bool(r["korean"]) for r in rows))
 
 
 def run_language(
@@ -105,36 +142,14 @@ def run_language(
     google_credentials: Any = None,
     retry: RetryPolicy | None = None,
 ) -> Path:
-    """Decide every kept item of ``day``; returns the path of ``work/language.jsonl``."""
+    """:func:`decide_day` over the day's standard layout; returns the path of ``work/language.jsonl``."""
     layout = storage.DayLayout(settings.data_root, storage.parse_day(day))
-    dedup_path = layout.work_dir / "dedup.jsonl"
-    if not dedup_path.exists():
-        raise FileNotFoundError(f"language stage needs {dedup_path} (run dedup first)")
-    kept = sorted((r for r in storage.read_jsonl(dedup_path) if r.get("status") == "kept"), key=lambda r: r["key"])
-
-    raw: dict[str, dict[str, VideoItem]] = {}
-    items: list[VideoItem] = []
-    for row in kept:
-        category = row["category"]
-        if category not in raw:
-            raw[category] = _raw_items(layout, category)
-        item = raw[category].get(str(row["id"]))
-        if item is None:
-            raise ValueError(f"{dedup_path}: kept {row['key']} is not in {layout.raw_items(category)}")
-        items.append(item)
-
-    korean_filter, knobs = filter_for_settings(settings, google_credentials, retry=retry)
-    decisions = korean_filter.decide_many(
-        [Candidate(i.title, i.author_nickname, i.text_language) for i in items]
-    )
-    rows = [
-        {"key": item.key, "category": item.category, "id": item.id, **decision.row()}
-        for item, decision in zip(items, decisions)
-    ]
-    out = storage.atomic_write_jsonl(layout.work_dir / "language.jsonl", rows)
-    storage.atomic_write_json(layout.work_dir / "language_summary.json", summarize(settings, korean_filter, knobs, decisions))
-    log.info("language: %d items, %d Korean", len(rows), sum(r["korean"] for r in rows))
-    return out
+    dedup = DedupResult(dedup_path=str(layout.work_dir / "dedup.jsonl"),
+                        summary_path=str(layout.work_dir / "dedup_summary.json"),
+                        raw_items={c: str(layout.raw_items(c)) for c in CATEGORIES},
+                        categories=list(CATEGORIES))
+    return Path(decide_day(settings, dedup, layout.work_dir, google_credentials=google_credentials,
+                           retry=retry).language_path)
 
 
 def summarize(settings: Settings, korean_filter: KoreanFilter, knobs: dict, decisions) -> dict:
@@ -147,6 +162,7 @@ def summarize(settings: Settings, korean_filter: KoreanFilter, knobs: dict, deci
         "fallback_used": stats.fallback_used,
         "fallback_reason": stats.fallback_reason,
         "use_text_language": knobs["use_text_language"],
+        "credentials_problem": knobs.get("credentials_problem"),
         "requests": google.usage.requests if google else 0,
         "retries": google.usage.retries if google else 0,
         "characters_sent": google.usage.characters if google else 0,

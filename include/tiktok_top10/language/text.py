@@ -8,6 +8,11 @@ words a viewer reads (``words``) and the hashtags (kept apart as weak evidence o
 Script is strong evidence by itself: Hangul is written only for Korean, so a text whose words are all Hangul is
 Korean without asking any detector, and a text with no letters at all can be decided locally too (it has no
 language).  Only texts that mix scripts or use a script shared by many languages need a detector.
+
+The other way round, a text written in a script that belongs to other languages (kana, Han, Thai, Cyrillic,
+Arabic, Devanagari, ...) and has no Hangul is not Korean however Korean its hashtags are: ``own_script``.  Latin is
+not such a script here: it is shared by many languages and Korean creators write short English captions in it.
+The script of a letter is its Unicode ``Script`` property (the ``regex`` package), not a hand-kept range table.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+
+import regex
 
 URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # TikTok hashtags run until whitespace or the next '#'/'@' ("#먹방#asmr" is two tags); '＃' is the full-width form.
@@ -39,18 +46,15 @@ def is_hangul(ch: str) -> bool:
     return any(lo <= code <= hi for lo, hi in HANGUL_RANGES)
 
 
-def script_of(ch: str) -> str:
-    """Coarse script of a letter: only the distinctions the Korean decision needs."""
-    if is_hangul(ch):
-        return "hangul"
-    code = ord(ch)
-    if 0x3040 <= code <= 0x30FF or 0x31F0 <= code <= 0x31FF or 0xFF66 <= code <= 0xFF9F:
-        return "kana"
-    if 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xF900 <= code <= 0xFAFF:
-        return "han"
-    if code < 0x250 or 0x1E00 <= code <= 0x1EFF:
-        return "latin"
-    return "other"
+# A letter of a script that some language owns: anything but Latin (shared by many languages), Hangul (decided by
+# the Hangul rules), and Common/Inherited, which are letters of no one language: the kana prolonged-sound mark ー,
+# styled Unicode letters such as 𝓵𝓸𝓿𝓮, combining marks.
+OWN_SCRIPT_LETTER = regex.compile(r"[^\p{Script=Latin}\p{Script=Hangul}\p{Script=Common}\p{Script=Inherited}]")
+
+
+def is_own_script(ch: str) -> bool:
+    """True for a letter of a script that belongs to particular languages (kana, Han, Thai, Cyrillic, ...)."""
+    return ch.isalpha() and OWN_SCRIPT_LETTER.match(ch) is not None
 
 
 def _clean_symbols(text: str) -> str:
@@ -90,6 +94,7 @@ class ScriptProfile:
     hangul_words: int
     letters: int
     hangul_letters: int
+    own_script_words: int = 0  # words at least half of whose letters are of an own script (``is_own_script``)
 
     @property
     def hangul_share(self) -> float:
@@ -103,9 +108,17 @@ class ScriptProfile:
     def any_hangul(self) -> bool:
         return self.hangul_letters > 0
 
+    @property
+    def own_script(self) -> bool:
+        """No Hangul, and most words are written in a script of other languages.
+
+        Most, not any: ``so good (づ｡◕‿◕｡)づ`` is a Latin caption whose kaomoji leaves two hiragana "words".
+        """
+        return not self.any_hangul and 2 * self.own_script_words > self.words
+
 
 def profile(text: str) -> ScriptProfile:
-    words = hangul_words = letters = hangul_letters = 0
+    words = hangul_words = letters = hangul_letters = own_script_words = 0
     for token in text.split():
         token_letters = [ch for ch in token if ch.isalpha()]
         if not token_letters:
@@ -117,7 +130,9 @@ def profile(text: str) -> ScriptProfile:
         # A Hangul syllable packs 2-3 sounds, so "설기양SULGI" (3 of 8 letters) reads as a Korean word.
         if n_hangul * 3 >= len(token_letters):
             hangul_words += 1
-    return ScriptProfile(words, hangul_words, letters, hangul_letters)
+        if 2 * sum(1 for ch in token_letters if is_own_script(ch)) >= len(token_letters):
+            own_script_words += 1
+    return ScriptProfile(words, hangul_words, letters, hangul_letters, own_script_words)
 
 
 @dataclass(frozen=True)

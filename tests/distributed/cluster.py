@@ -1,20 +1,14 @@
-"""Distributed integration run: the DAG on CeleryExecutor with PostgreSQL and Redis, all on loopback.
+"""The distributed cluster for tests/distributed: PostgreSQL, Redis and Airflow on CeleryExecutor, on loopback.
 
-Starts, each in its own process group under one temp dir: PostgreSQL (Debian's binaries, trust auth, fsync
-off), Redis (no persistence), the demo site (real DAG only), and Airflow's api-server, scheduler, dag-processor
-and one Celery worker.  Then acts as a real client would: ``POST /auth/token``, unpause the DAG, ``POST
-/api/v2/dags/{dag_id}/dagRuns``, poll until the run ends, and check what was published (top10 JSON against the
-app schema, covers decode, manifest, ``latest.json``, the gallery plugin lists the day).  Everything is stopped
-by process group in ``finally`` — also on failure, on SIGTERM (``timeout``) and on Ctrl-C.  The whole run is
-bounded by ``--timeout`` and prints its wall time.
-
-``--smoke`` swaps the real DAG for a two-task DAG in a temp folder: proves the machinery without the demo site.
+Each service runs in its own process group (its own session) under one temp dir: PostgreSQL (Debian's
+binaries, trust auth, fsync off), Redis (no persistence), the demo site, and Airflow's api-server, scheduler,
+dag-processor and one Celery worker. ``Processes.stop_all`` stops them by process group, newest first; the
+groups are also written to ``$TOP10_DISTRIBUTED_PGIDS`` for scripts/distributed/run.sh, whose EXIT trap kills
+whatever is left should the Python process die without cleaning up.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import json
 import os
 import pwd
@@ -22,17 +16,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
-KST = dt.timezone(dt.timedelta(hours=9))
 ADMIN_PASSWORD = "distributed-run-password"
 
 SMOKE_DAG = '''
@@ -61,7 +50,7 @@ distributed_smoke()
 '''
 
 
-class RunFailed(Exception):
+class RunFailed(AssertionError):  # a failed check or a service that would not start: the test fails
     pass
 
 
@@ -314,147 +303,11 @@ def screenshot_gallery(base: str, out: Path) -> None:
             page.wait_for_url(lambda url: "/auth/login" not in url, timeout=30_000)
             page.goto(f"{base}/top10-gallery/")
             page.wait_for_function("[...document.querySelectorAll('.grid img')].length > 0 && "
-                                   "[...document.querySelectorAll('.grid img')].every(i => i.complete && i.naturalWidth > 0)",
+                                   "[...document.querySelectorAll('.grid img')]"
+                                   ".every(i => i.complete && i.naturalWidth > 0)",
                                    timeout=30_000)
             covers = page.evaluate("document.querySelectorAll('.grid img').length")
             page.screenshot(path=str(out))  # the first screen: header and the first categories' covers
             log(f"  gallery screenshot ({covers} covers decoded by Chromium): {out}")
         finally:
             browser.close()
-
-
-def run(args: argparse.Namespace) -> None:
-    started = time.monotonic()
-    deadline = started + args.timeout
-    tmp = Path(tempfile.mkdtemp(prefix="top10-distributed-"))
-    logs = tmp / "logs"
-    logs.mkdir()
-    procs = Processes(logs)
-    ok = False
-    log(f"work dir {tmp}")
-    try:
-        if args.smoke:
-            dags = tmp / "dags"
-            dags.mkdir()
-            (dags / "distributed_smoke.py").write_text(textwrap.dedent(SMOKE_DAG))
-            dag_id = "distributed_smoke"
-        else:
-            dags, dag_id = REPO / "dags", "tiktok_top10"
-        pg_port = start_postgres(tmp, procs, deadline)
-        redis_port = start_redis(tmp, procs, deadline)
-        log(f"postgres :{pg_port}, redis :{redis_port}")
-        demo_url = None
-        if not args.smoke:
-            demo_port = free_port()
-            demo_url = f"http://127.0.0.1:{demo_port}"
-            procs.start("demo-site", [str(VENV_BIN / "top10"), "demo-site", "--port", str(demo_port)],
-                        os.environ.copy())
-            wait_until("demo site", lambda: httpx.get(demo_url, timeout=2).status_code < 500, deadline, procs, 0.5)
-        data_root = tmp / "data"
-        data_root.mkdir()
-        api_port = free_port()
-        env = airflow_env(tmp, dags, pg_port, redis_port, api_port, data_root, demo_url)
-        airflow = str(VENV_BIN / "airflow")
-        migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True,
-                                 timeout=max(30, deadline - time.monotonic()))
-        if migrate.returncode != 0:
-            raise RunFailed(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}")
-        log(f"metadata DB migrated ({time.monotonic() - started:.0f} s)")
-        procs.start("api-server", [airflow, "api-server", "-H", "127.0.0.1", "-p", str(api_port), "-w", "1"], env)
-        procs.start("scheduler", [airflow, "scheduler"], env)
-        procs.start("dag-processor", [airflow, "dag-processor"], env)
-        procs.start("celery-worker", [airflow, "celery", "worker", "--concurrency", "2", "--queues", "default"],
-                    env)
-        base = f"http://127.0.0.1:{api_port}"
-        wait_until("api-server health", lambda: httpx.get(f"{base}/api/v2/monitor/health", timeout=3)
-                   .status_code == 200, deadline, procs)
-
-        # A real client: a token from the auth endpoint, then the public REST API.
-        token = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD}
-                           ).raise_for_status().json()["access_token"]
-        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-
-        def dag_parsed() -> bool:
-            errors = client.get("/api/v2/importErrors").json().get("import_errors", [])
-            if errors:
-                raise RunFailed("DAG import errors:\n" + "\n".join(e.get("stack_trace", "")[-1500:] for e in errors))
-            return client.get(f"/api/v2/dags/{dag_id}").status_code == 200
-
-        wait_until(f"DAG {dag_id} parsed", dag_parsed, deadline, procs, 2)
-        client.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
-        day = args.day
-        logical = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(0, 0), KST)
-        body = {"dag_run_id": f"distributed__{day}__{int(time.time())}", "logical_date": logical.isoformat(),
-                "conf": {} if args.smoke else {"source": "demo"}}
-        run_resp = client.post(f"/api/v2/dags/{dag_id}/dagRuns", json=body)
-        if run_resp.status_code >= 300:
-            raise RunFailed(f"trigger failed {run_resp.status_code}: {run_resp.text}")
-        run_id = run_resp.json()["dag_run_id"]
-        triggered = time.monotonic()
-        log(f"triggered {dag_id} run {run_id} for {day}")
-
-        def run_finished() -> str | None:
-            state = client.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
-            return state if state in ("success", "failed") else None
-
-        state = wait_until(f"run {run_id}", run_finished, deadline, procs, 3)
-        tis = client.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
-        for ti in sorted(tis, key=lambda t: (t.get("start_date") or "", t["task_id"], t.get("map_index", -1))):
-            mapped = f"[{ti['map_index']}]" if ti.get("map_index", -1) >= 0 else ""
-            log(f"  task {ti['task_id']}{mapped}: {ti['state']} host={ti.get('hostname')} "
-                f"executor={ti.get('executor') or 'CeleryExecutor'} {ti.get('duration') or 0:.1f}s")
-        log(f"run {state} in {time.monotonic() - triggered:.0f} s after trigger")
-        if state != "success":
-            raise RunFailed(f"run {run_id} ended {state}")
-        if args.smoke:
-            info = json.loads((data_root / day / "smoke.json").read_text())
-            log(f"  smoke output from worker host={info['host']} pid={info['pid']}")
-        else:
-            check_published(data_root, day, client)
-            if args.screenshot:
-                screenshot_gallery(base, Path(args.screenshot))
-        ok = True
-    finally:
-        # A second signal (timeout's follow-up, another Ctrl-C) must not interrupt the cleanup.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if not ok:
-            for name in ("api-server", "scheduler", "dag-processor", "celery-worker", "demo-site"):
-                if (logs / f"{name}.log").exists():
-                    print(f"----- {name}.log (tail) -----\n{tail(logs / f'{name}.log')}", flush=True)
-            task_logs = sorted((tmp / "airflow" / "logs").rglob("*.log")) if (tmp / "airflow").exists() else []
-            for path in task_logs[-4:]:
-                print(f"----- {path.relative_to(tmp)} (tail) -----\n{tail(path, 30)}", flush=True)
-        procs.stop_all()
-        log(f"wall time {time.monotonic() - started:.1f} s ({'passed' if ok else 'FAILED'})")
-        if ok and not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            log(f"kept {tmp}")
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="run a two-task DAG instead of tiktok_top10")
-    parser.add_argument("--day", default="2026-01-10", help="partition day (KST) of the triggered run")
-    parser.add_argument("--timeout", type=float, default=900, help="fail after this many seconds (default 900)")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data) after success")
-    parser.add_argument("--screenshot", default=str(REPO / "build" / "gallery-distributed.png"),
-                        help="where to save the gallery of the published day ('' to skip)")
-    args = parser.parse_args()
-
-    def on_signal(signum, _frame):
-        raise SystemExit(f"interrupted by signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        run(args)
-    except RunFailed as exc:
-        print(f"DISTRIBUTED RUN FAILED: {exc}", file=sys.stderr, flush=True)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

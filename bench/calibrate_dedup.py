@@ -1,0 +1,149 @@
+"""Derive the dedup thresholds from the calibration split and write them to the package (``make calibrate``).
+
+For every backbone whose weights are present here (efficientnet-lite0 always; resnet50 when ``models/`` holds its
+verified file) and every precision this CPU runs natively (fp32 always; bf16 with AVX512-BF16/AMX), it
+fingerprints the evaluation set (../shared/reference/seed-crawls: every real cover plus seeded re-uploads), splits
+it by video (seeded), measures every point of the fixed grid on the calibration half and applies the selection
+rule (``tiktok_top10.dedup.calibration.choose``).  The result, with the data set's hash, the split and the rule,
+goes to ``include/tiktok_top10/dedup/calibration.json`` (package data).  Deterministic: fixed grid, seeded
+re-uploads, split and RANSAC, fp32 on a fixed number of threads, floats rounded to 3 decimals; entries this run
+could not compute (another CPU's precision) are carried over when they were made from the same data set.
+
+    .venv/bin/python bench/calibrate_dedup.py [--no-cache] [--check]
+
+``--no-cache`` recomputes every fingerprint (the reproducibility check); ``--check`` writes nothing and exits 1
+when the file would change.  Exits 2 when ../shared/reference is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FORMAT = 1
+
+
+def round3(value: float) -> float:
+    return round(float(value), 3)
+
+
+def calibrate_one(scored, videos: set[str], log=print) -> tuple[dict | None, list[dict]]:
+    from tiktok_top10.dedup import calibration as cal
+    from tiktok_top10.dedup.evaluation import grid_point
+
+    points = []
+    for threshold in cal.GRID_THRESHOLDS:
+        for min_inliers in cal.GRID_MIN_INLIERS:
+            for min_agreement in cal.GRID_MIN_AGREEMENT:
+                m = grid_point(scored, videos, threshold, min_inliers, min_agreement)
+                points.append({"threshold": threshold, "min_inliers": min_inliers, "min_agreement": min_agreement,
+                               "precision": round3(m["precision"]), "recall": round3(m["recall"]),
+                               "merges": m["distinct_video_merges"], "candidates": m["candidates"]})
+    return cal.choose(points), points
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/tiktok_top10_calibrate"))
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+
+    seed = args.shared / "reference" / "seed-crawls"
+    if not seed.is_dir():
+        print(f"calibrate: {seed} is absent; calibration needs the real covers of ../shared/reference "
+              "(nothing written)", file=sys.stderr)
+        return 2
+
+    from tiktok_top10.config import Settings
+    from tiktok_top10.dedup import calibration as cal
+    from tiktok_top10.dedup.backbones import RESNET50_FILE, WeightsError, choose_backbone
+    from tiktok_top10.dedup.evaluation import build_eval_set, dataset_sha256, score_pairs, split_by_video
+    from tiktok_top10.dedup.fingerprint import cpu_has_native_bf16
+
+    out = args.out or cal.CALIBRATION_FILE
+    models_dir = Settings.from_env().models_dir
+    images = build_eval_set(seed, args.work / "images", variants=cal.VARIANTS, seed=cal.VARIANT_SEED, overwrite=True)
+    data_hash = dataset_sha256(images, seed)
+    calibration_videos, held_out = split_by_video([e.video_id for e in images], cal.SPLIT_SEED, cal.CALIBRATION_SHARE)
+    print(f"data set {data_hash[:16]}…: {len(images)} images of {len(calibration_videos) + len(held_out)} videos; "
+          f"calibration split {len(calibration_videos)} videos, held out {len(held_out)} (seed {cal.SPLIT_SEED})")
+
+    precisions = ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
+    computed, skipped = [], []
+    for backbone in ("efficientnet-lite0", "resnet50"):
+        try:
+            choice = choose_backbone(backbone, models_dir)
+        except WeightsError as exc:
+            # no absolute path in the file: it must come out the same in any clone
+            skipped.append({"backbone": backbone, "reason": str(exc).replace(str(models_dir), "models")})
+            print(f"[{backbone}] not calibrated: {exc}")
+            continue
+        for precision in precisions:
+            scored = score_pairs(images, backbone, precision, cal.GRID_THRESHOLDS[0], models_dir=models_dir,
+                                 cache_dir=None if args.no_cache else args.work / "cache", dataset_hash=data_hash,
+                                 threads=cal.THREADS)
+            chosen, _ = calibrate_one(scored, set(calibration_videos))
+            if chosen is None:
+                print(f"[{backbone} {precision}] no grid point merges no distinct videos: not calibrated")
+                skipped.append({"backbone": backbone, "precision": precision, "reason": "no admissible grid point"})
+                continue
+            entry = {"backbone": backbone, "precision": precision,
+                     "weights_file": RESNET50_FILE if backbone == "resnet50" else Path(choice.weights_path).name,
+                     "weights_sha256": choice.weights_sha256,
+                     "threshold": chosen["threshold"], "min_inliers": chosen["min_inliers"],
+                     "min_agreement": chosen["min_agreement"],
+                     "calibration_split": {k: chosen[k] for k in ("precision", "recall", "merges", "candidates")}}
+            computed.append(entry)
+            print(f"[{backbone} {precision}] chosen: cos >= {entry['threshold']}, inliers >= {entry['min_inliers']}, "
+                  f"agreement >= {entry['min_agreement']}% (calibration split: {entry['calibration_split']})")
+
+    previous = cal.load(out) if out.is_file() else {}
+    done = {(e["backbone"], e["precision"], e["weights_sha256"]) for e in computed}
+    carried = [e for e in previous.get("entries", [])
+               if previous.get("dataset", {}).get("sha256") == data_hash
+               and (e["backbone"], e["precision"], e["weights_sha256"]) not in done
+               and e["precision"] not in precisions]
+    for e in carried:
+        print(f"[{e['backbone']} {e['precision']}] carried over from the existing file (not computable on this CPU)")
+    document = {
+        "format": FORMAT,
+        "generated_by": "make calibrate (bench/calibrate_dedup.py)",
+        "dataset": {"source": "../shared/reference/seed-crawls", "sha256": data_hash, "images": len(images),
+                    "videos": len(calibration_videos) + len(held_out), "variants_per_video": cal.VARIANTS,
+                    "variant_seed": cal.VARIANT_SEED},
+        "split": {"by": "video", "seed": cal.SPLIT_SEED, "calibration_share": cal.CALIBRATION_SHARE,
+                  "calibration_videos": calibration_videos,
+                  "held_out_videos_sha256": hashlib.sha256("\n".join(held_out).encode()).hexdigest(),
+                  "held_out_count": len(held_out)},
+        "rule": {"code": "tiktok_top10.dedup.calibration.choose",
+                 "text": "grid points that merge no two distinct videos of the calibration split; of those within "
+                         f"{cal.RECALL_GIVE} recall of the best, the fewest candidate pairs (the second look's cost); "
+                         "ties: higher recall, then higher min_agreement, then more min_inliers",
+                 "grid": {"threshold": list(cal.GRID_THRESHOLDS), "min_inliers": list(cal.GRID_MIN_INLIERS),
+                          "min_agreement": list(cal.GRID_MIN_AGREEMENT)},
+                 "recall_give": cal.RECALL_GIVE, "threads": cal.THREADS},
+        "entries": sorted(computed + carried, key=lambda e: (e["backbone"], e["precision"], e["weights_sha256"])),
+        "not_calibrated": skipped,
+    }
+    text = json.dumps(document, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
+    if args.check:
+        same = out.is_file() and out.read_text(encoding="utf-8") == text
+        print(f"calibrate --check: {out} {'is up to date' if same else 'WOULD CHANGE'}")
+        return 0 if same else 1
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    print(f"wrote {out} (sha256 {hashlib.sha256(text.encode()).hexdigest()[:16]}…)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
