@@ -186,18 +186,18 @@ def _sources_override() -> str | None:
 
 
 def _tiktok_cookies() -> list[dict] | None:
-    """msToken (and other cookies) for the live TikTok from the `tiktok_default` connection, if defined."""
+    """Login cookies for the live TikTok from the `tiktok_default` connection, if defined: its password is a
+    browser cookie export, a Cookie header or a bare msToken (README, "First live run")."""
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from tiktok_top10.crawl.session import cookies_from_connection
 
     try:
         conn = Connection.get(TIKTOK_CONNECTION)
     except AirflowNotFoundException:
         return None
-    cookies = list(conn.extra_dejson.get("cookies", []))
-    if conn.password:
-        cookies.append({"name": "msToken", "value": conn.password, "domain": ".tiktok.com", "path": "/"})
-    return cookies or None
+    return cookies_from_connection(conn.password, conn.extra_dejson) or None
 
 
 # Invalid source configuration must fail here, at parse time, where the operator sees it as an import error.

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tiktok_top10.models import APP_FIELDS, top10_schema
-from tiktok_top10.publish import PublishError, day_is_published, publish_day
-from tiktok_top10.storage import read_json
+from tiktok_top10.models import APP_FIELDS
+from tiktok_top10.publish import RANK_FIELDS, PublishError, day_is_published, publish_day
+from tiktok_top10.schemas import APP_SCHEMA, app_schema
+from tiktok_top10.storage import atomic_write_jsonl, read_json, read_jsonl
 
 DAY = dt.date(2026, 11, 22)
 
@@ -28,8 +29,9 @@ def test_ranks_korean_kept_items_by_views_and_renames_ids(settings, make_day):
     entries = read_json(layout.top10_json("dance"))
     assert [e["id"] for e in entries] == [f"dance{n:02d}" for n in range(1, 11)]
     assert [e["url"].rsplit("/", 1)[1] for e in entries] == [items[i]["id"] for i in range(11, 1, -1)]
-    assert all(tuple(e) == APP_FIELDS for e in entries)
-    jsonschema.validate(entries, top10_schema())
+    assert all(tuple(e) == APP_FIELDS + RANK_FIELDS for e in entries)
+    assert [e["rank"] for e in entries] == list(range(1, 11)) and {e["previousRank"] for e in entries} == {None}
+    jsonschema.validate(entries, app_schema())
     for e in entries:
         with Image.open(layout.top10_dir("dance") / e["imageFile"]) as img:
             assert img.format == "JPEG"
@@ -120,3 +122,83 @@ def test_thumbnails_larger_than_a_phone_screen_are_scaled_down(settings, make_da
         # the picture is scaled, not cropped: the gradient still runs from black at the top to white at the bottom
         column = np.asarray(img.convert("L"))[:, img.width // 2]
         assert column[:10].mean() < 30 and column[-10:].mean() > 225
+
+
+def _ranked(layout, category):
+    return {e["url"].rsplit("/", 1)[1]: e for e in read_json(layout.top10_json(category))}
+
+
+def test_second_day_carries_the_first_days_rank_by_url_and_null_for_new_entries(settings, make_day):
+    s = settings.with_overrides(categories=["dance"])
+    first_ids = _ids(12, 7400000000000000000)
+    first = make_day([{"id": vid, "category": "dance", "views": 500_000 - i * 1000}
+                      for i, vid in enumerate(first_ids)], day=DAY)
+    publish_day(s, DAY)
+    before = _ranked(first, "dance")
+    # next day: half of yesterday's videos stay with new view counts (order shuffled), the rest are new
+    stayed = first_ids[:6]
+    new_ids = _ids(6, 7500000000000000000)
+    views = {vid: 300_000 + n * 7000 for n, vid in enumerate(stayed)} | {
+        vid: 310_000 + n * 9000 for n, vid in enumerate(new_ids)}
+    day2 = DAY + dt.timedelta(days=1)
+    second = make_day([{"id": vid, "category": "dance", "views": v,
+                        "author": f"creator{first_ids.index(vid)}" if vid in first_ids else f"new{vid[-2:]}"}
+                       for vid, v in views.items()], day=day2)
+    manifest = read_json(publish_day(s, day2))
+    after = read_json(second.top10_json("dance"))
+    jsonschema.validate(after, app_schema())
+    assert manifest["app_schema"] == APP_SCHEMA == "top10.v2" and manifest["previous_day"] == DAY.isoformat()
+    assert [e["rank"] for e in after] == list(range(1, 11))
+    carried = 0
+    for entry in after:
+        vid = entry["url"].rsplit("/", 1)[1]
+        if vid in before and before[vid]["url"] == entry["url"]:
+            assert entry["previousRank"] == before[vid]["rank"], entry
+            carried += 1
+        else:
+            assert vid in new_ids and entry["previousRank"] is None, entry
+    assert carried >= 4 and any(e["previousRank"] is None for e in after)
+    assert any(e["previousRank"] not in (None, e["rank"]) for e in after)  # the chart moved
+
+
+def test_reupload_under_a_new_id_gets_its_previous_rank_through_the_history_match(settings, make_day):
+    s = settings.with_overrides(categories=["food"])
+    first_ids = _ids(5, 7600000000000000000)
+    first = make_day([{"id": vid, "category": "food", "views": 400_000 - i * 1000}
+                      for i, vid in enumerate(first_ids)], day=DAY)
+    publish_day(s, DAY)
+    original = first_ids[2]
+    assert _ranked(first, "food")[original]["rank"] == 3
+    day2 = DAY + dt.timedelta(days=1)
+    reupload, unrelated = "7700000000000000001", "7700000000000000002"
+    second = make_day([{"id": reupload, "category": "food", "views": 900_000, "author": "copycat"},
+                       {"id": unrelated, "category": "food", "views": 800_000, "author": "someone"}], day=day2)
+    rows = list(read_jsonl(second.work_dir / "dedup.jsonl"))
+    for row in rows:  # what the dedup stage writes when a cover matches an item published on an earlier day
+        if row["id"] == reupload:
+            row["matched_history"] = {"day": DAY.isoformat(), "key": f"food/{original}", "id": original,
+                                      "similarity": 0.97}
+    atomic_write_jsonl(second.work_dir / "dedup.jsonl", rows)
+    publish_day(s, day2)
+    after = _ranked(second, "food")
+    assert after[reupload]["rank"] == 1 and after[reupload]["previousRank"] == 3
+    assert after[unrelated]["previousRank"] is None
+    jsonschema.validate(list(after.values()), app_schema())
+
+
+def test_previous_rank_skips_a_partial_day_and_reads_a_v1_file_by_position(settings, make_day):
+    s = settings.with_overrides(categories=["main"])
+    ids = _ids(3, 7800000000000000000)
+    first = make_day([{"id": vid, "category": "main", "views": 300_000 - i} for i, vid in enumerate(ids)], day=DAY)
+    publish_day(s, DAY)
+    # a file published before schema v2 has no rank fields: its order is the rank
+    v1 = [{k: e[k] for k in APP_FIELDS} for e in read_json(first.top10_json("main"))]
+    first.top10_json("main").write_text(json.dumps(v1))
+    partial_day = DAY + dt.timedelta(days=1)
+    make_day([{"id": ids[0], "category": "main", "views": 1}], day=partial_day)
+    publish_day(settings.with_overrides(categories=["main", "food"]), partial_day)  # food missing: partial
+    third = DAY + dt.timedelta(days=2)
+    layout = make_day([{"id": vid, "category": "main", "views": 100_000 + i, "author": f"creator{i}"}
+                       for i, vid in enumerate(ids)], day=third)
+    assert read_json(publish_day(s, third))["previous_day"] == DAY.isoformat()
+    assert [(e["rank"], e["previousRank"]) for e in read_json(layout.top10_json("main"))] == [(1, 3), (2, 2), (3, 1)]

@@ -15,6 +15,7 @@ COMMANDS = {
     "demo-site": ("tiktok_top10.demo", "serve the TikTok stand-in on loopback"),
     "run-day": ("tiktok_top10.pipeline", "run every stage for one day without Airflow (debugging)"),
     "report": ("tiktok_top10.report", "print a day's published files and per-stage counts (rc 1 unless complete)"),
+    "explain": ("tiktok_top10.explain", "why VIDEO is or is not in DAY's Top-10 (rc 1 not seen, 3 archive expired)"),
 }
 
 

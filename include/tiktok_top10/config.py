@@ -99,9 +99,9 @@ class Settings:
                 object.__setattr__(self, key, value)
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         base = cls()
-        return cls(
+        settings = cls(
             data_root=Path(_env("TIKTOK_TOP10_DATA_ROOT", str(base.data_root))).resolve(),
             source=_env("TIKTOK_TOP10_SOURCE", base.source),
             demo_url=_env("TIKTOK_TOP10_DEMO_URL", base.demo_url).rstrip("/"),
@@ -124,20 +124,32 @@ class Settings:
             headful=_env("TIKTOK_TOP10_HEADFUL", "0").strip().lower() in {"1", "true", "yes", "on"},
             session_cookies=_env("TIKTOK_TOP10_SESSION_COOKIES", base.session_cookies),
             expected_region=_env("TIKTOK_TOP10_EXPECTED_REGION", base.expected_region).strip().upper(),
-            allow_other_region=_env("TIKTOK_TOP10_ALLOW_OTHER_REGION", "0").strip().lower() in {"1", "true", "yes", "on"},
-        ).validated()
+            allow_other_region=(
+                _env("TIKTOK_TOP10_ALLOW_OTHER_REGION", "0").strip().lower() in {"1", "true", "yes", "on"}
+            ),
+        )
+        legacy_proxy = _env("TIKTOK_TOP10_CRAWL_PROXY", "")  # earlier releases' single URL, credentials inside
+        if legacy_proxy and not settings.proxy_server:
+            from .crawl.session import proxy_settings  # lazy: config must stay importable on its own
 
-    def with_overrides(self, **overrides) -> "Settings":
+            proxy = proxy_settings(legacy_proxy)  # split: Chromium fails credentials inside the server URL
+            settings = replace(settings, proxy_server=proxy.server, proxy_username=proxy.username,
+                               proxy_password=proxy.password)
+        return settings.validated()
+
+    def with_overrides(self, **overrides) -> Settings:
         """Apply per-run overrides (Airflow Params); ``None`` values leave the setting as it is."""
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "categories" in clean:
             clean["categories"] = tuple(clean["categories"])
         return replace(self, **clean).validated()
 
-    def validated(self) -> "Settings":
+    def validated(self) -> Settings:
         unknown = [c for c in self.categories if c not in CATEGORIES]
         if unknown or not self.categories:
-            raise ValueError(f"categories must be a non-empty subset of {list(CATEGORIES)}, got {list(self.categories)}")
+            raise ValueError(
+                f"categories must be a non-empty subset of {list(CATEGORIES)}, got {list(self.categories)}"
+            )
         if len(set(self.categories)) != len(self.categories):
             raise ValueError(f"categories repeat: {list(self.categories)}")
         if self.source not in SOURCES:
@@ -153,7 +165,9 @@ class Settings:
         if self.language_fallback not in LANGUAGE_FALLBACKS:
             raise ValueError(f"language_fallback must be '' or 'lingua', got {self.language_fallback!r}")
         if not (len(self.expected_region) == 2 and self.expected_region.isalpha()):
-            raise ValueError(f"expected_region must be a two-letter region code such as 'KR', got {self.expected_region!r}")
+            raise ValueError(
+                f"expected_region must be a two-letter region code such as 'KR', got {self.expected_region!r}"
+            )
         if self.proxy_server or self.proxy_username:
             from .crawl.session import proxy_settings  # lazy: config must stay importable on its own
 

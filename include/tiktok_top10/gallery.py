@@ -245,6 +245,25 @@ def thumbnail_name(image_file: Any) -> str | None:
     return image_file.rstrip("/").rsplit("/", 1)[-1]
 
 
+def movement(item: Any) -> tuple[str, str] | None:
+    """The card's movement badge ``(kind, label)`` from app schema v2's ``rank``/``previousRank``: ``("up",
+    "▲3")``, ``("down", "▼1")``, ``("same", "–")`` or ``("new", "NEW")``; None for a file without ranks (v1)."""
+    if not isinstance(item, dict):
+        return None
+    rank, previous = item.get("rank"), item.get("previousRank", False)
+    if not isinstance(rank, int) or isinstance(rank, bool) or previous is False:
+        return None
+    if previous is None:
+        return ("new", "NEW")
+    if not isinstance(previous, int) or isinstance(previous, bool):
+        return None
+    if previous > rank:
+        return ("up", f"▲{previous - rank}")
+    if previous < rank:
+        return ("down", f"▼{rank - previous}")
+    return ("same", "–")
+
+
 def removed_label(removed: Any) -> str:
     """A removed duplicate: ``"<cat>/<id>"`` or ``{"key", "similarity", "matched_history"}`` (publish.py)."""
     if not isinstance(removed, dict):
@@ -325,7 +344,8 @@ def _templates():
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
     )
-    env.filters.update(number=_number, cell=_cell, thumbnail_name=thumbnail_name, quote=lambda s: quote(str(s)))
+    env.filters.update(number=_number, cell=_cell, thumbnail_name=thumbnail_name, quote=lambda s: quote(str(s)),
+                       movement=movement)
     return env
 
 

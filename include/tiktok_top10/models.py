@@ -7,9 +7,7 @@ never rewrite the crawl output.
 
 from __future__ import annotations
 
-import json
 import re
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -63,6 +61,7 @@ APP_FIELDS = ("id", "title", "author", "views", "likes", "category", "url", "ima
 
 
 def top10_schema() -> dict:
-    """JSON Schema of ``<category>_top10.json``; every publish is validated against it."""
-    text = resources.files("tiktok_top10.schemas").joinpath("top10.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    """JSON Schema of ``<category>_top10.json`` as publish writes it now (``schemas.APP_SCHEMA``)."""
+    from .schemas import app_schema
+
+    return app_schema()

@@ -1,7 +1,9 @@
 """rank_and_publish: turn the day's verdicts into what the Android app downloads.
 
 Per category: items kept by dedup and judged Korean, unique by canonical URL, ranked by views (ties: likes,
-then the older id), the first ``top_n`` renamed ``<category>01``…; each cover is decoded and re-encoded as JPEG
+then the older id), the first ``top_n`` renamed ``<category>01``… with their ``rank`` and ``previousRank`` (the
+rank in the same category on the previous complete day, matched by URL or by the dedup memory's history match
+for a re-upload under a new id; null when it was not there); each cover is decoded and re-encoded as JPEG
 (the CDN sometimes serves PNG under .jpg) so the app always gets a real JPEG.  A category is written to a
 staging directory, validated against the JSON Schema, then swapped in whole; ``manifest.json`` is written
 last, so a reader that finds a manifest finds every file it names.  A rerun over the same inputs produces the
@@ -22,7 +24,8 @@ from typing import Any
 
 from .config import CATEGORIES, Settings
 from .contracts import DedupResult, LanguageResult, PublishResult
-from .models import APP_FIELDS, VideoItem, top10_schema
+from .models import APP_FIELDS, VideoItem
+from .schemas import APP_SCHEMA, app_schema
 from .storage import (
     DATE_FORMAT,
     SKIP_INVALID,
@@ -49,6 +52,7 @@ MAX_COVER_PIXELS = 40_000_000  # 8K covers are ~33 MP; beyond this is a decompre
 # The app shows thumbnails on a phone: covers larger than a 1080x1920 screen are scaled down to this long side
 # (2160x3840 reference covers re-encoded at full size came out 2.5-2.7x the bytes); smaller ones keep theirs.
 THUMBNAIL_LONG_SIDE = 1920
+RANK_FIELDS = ("rank", "previousRank")  # added by app schema v2 after the app's own fields
 
 
 class PublishError(RuntimeError):
@@ -97,7 +101,8 @@ def reencode_cover(src: Path) -> bytes:
         return out.getvalue()
 
 
-def app_entry(item: VideoItem, rank: int, category: str, image_file: str) -> dict[str, Any]:
+def app_entry(item: VideoItem, rank: int, category: str, image_file: str,
+              previous_rank: int | None = None) -> dict[str, Any]:
     entry = {
         "id": f"{category}{rank:02d}",
         "title": item.title,
@@ -107,8 +112,10 @@ def app_entry(item: VideoItem, rank: int, category: str, image_file: str) -> dic
         "category": category,
         "url": item.url,
         "imageFile": image_file,
+        "rank": rank,
+        "previousRank": previous_rank,
     }
-    assert tuple(entry) == APP_FIELDS
+    assert tuple(entry) == APP_FIELDS + RANK_FIELDS
     return entry
 
 
@@ -116,7 +123,7 @@ def _validate(entries: list[dict]) -> None:
     import jsonschema
 
     try:
-        jsonschema.validate(entries, top10_schema())
+        jsonschema.validate(entries, app_schema())
     except jsonschema.ValidationError as exc:
         raise PublishError(f"top10 JSON violates the app schema: {exc.message}") from exc
 
@@ -128,6 +135,7 @@ def write_category(
     crawled: CrawledItems,
     kept_korean: set[str],
     into: Path,
+    previous: PreviousRanks | None = None,
 ) -> CategoryResult:
     """Write ``category``'s Top-N into the folder ``into`` (a staging directory): ``<category>_top10.json`` and
     ``thumbnails/<category>NN.jpg``, covers read from the crawl's folder.  Nothing visible changes here."""
@@ -160,12 +168,80 @@ def write_category(
         image_file = f"thumbnails/{name}"
         if settings.image_base_url:
             image_file = f"{settings.image_base_url}/{day.strftime(DATE_FORMAT)}/{category}/top10/{image_file}"
-        entries.append(app_entry(item, rank, category, image_file))
+        entries.append(app_entry(item, rank, category, image_file, previous.of(item) if previous else None))
     _validate(entries)
     json_name = f"{category}_top10.json"
     (into / json_name).write_text(json.dumps(entries, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     result.published = len(entries)
     return result
+
+
+@dataclass(frozen=True)
+class PreviousRanks:
+    """One category's ranks on the previous published day, and today's re-uploads of its videos."""
+
+    by_url: dict[str, int]
+    by_video_id: dict[str, int]
+    history_match: dict[str, str]  # today's video id -> the earlier video id the dedup memory matched it to
+
+    def of(self, item: VideoItem) -> int | None:
+        if item.url in self.by_url:
+            return self.by_url[item.url]
+        matched = self.history_match.get(item.id)
+        return self.by_video_id.get(matched) if matched else None
+
+
+def previous_published_day(root: Path, day: dt.date) -> dt.date | None:
+    """The newest day before ``day`` whose manifest says ``complete`` (a partial day is not a chart to
+    compare with)."""
+    candidates = []
+    for child in Path(root).iterdir() if Path(root).is_dir() else ():
+        try:
+            earlier = dt.datetime.strptime(child.name, DATE_FORMAT).date()
+        except ValueError:
+            continue
+        if earlier < day and earlier.strftime(DATE_FORMAT) == child.name:
+            candidates.append(earlier)
+    for earlier in sorted(candidates, reverse=True):
+        try:
+            manifest = read_manifest_file(DayLayout(root, earlier).manifest)
+        except (ValueError, OSError):
+            continue
+        if manifest and manifest.get("status") == "complete":
+            return earlier
+    return None
+
+
+def previous_ranks(root: Path, previous_day: dt.date | None, category: str,
+                   history_match: dict[str, str]) -> PreviousRanks | None:
+    """Ranks read back from ``previous_day``'s app file of ``category`` (a v1 file has no ``rank``: its order
+    is the rank); None when there is no previous day."""
+    if previous_day is None:
+        return None
+    path = DayLayout(root, previous_day).top10_json(category)
+    try:
+        entries = read_json(path) if path.is_file() else []
+    except (ValueError, OSError):
+        log.warning("previous top10 file %s unreadable: no previous ranks for %s", path, category)
+        entries = []
+    by_url: dict[str, int] = {}
+    by_video_id: dict[str, int] = {}
+    for position, entry in enumerate(e for e in entries if isinstance(e, dict) and isinstance(e.get("url"), str)):
+        rank = entry.get("rank") if isinstance(entry.get("rank"), int) else position + 1
+        by_url.setdefault(entry["url"], rank)
+        by_video_id.setdefault(entry["url"].rsplit("/", 1)[-1], rank)
+    return PreviousRanks(by_url, by_video_id, history_match)
+
+
+def _history_matches(dedup_rows: list[dict]) -> dict[str, dict[str, str]]:
+    """category -> {video id -> id of the earlier published video its cover matched} from the dedup rows."""
+    matches: dict[str, dict[str, str]] = {}
+    for row in dedup_rows:
+        matched = row.get("matched_history")
+        if isinstance(matched, dict) and matched.get("id") and "/" in str(row.get("key")):
+            category, video_id = row["key"].split("/", 1)
+            matches.setdefault(category, {})[video_id] = str(matched["id"])
+    return matches
 
 
 def sweep_stale_staging(settings: Settings, layout: DayLayout, categories: list[str]) -> int:
@@ -211,7 +287,11 @@ def publish(
 
     with day_lock(settings.data_root, day, "publish"):
         sweep_stale_staging(settings, layout, categories)
-        results = _publish_categories(settings, day, layout, categories, language.dedup.raw_item_paths, korean_keys)
+        previous_day = previous_published_day(settings.data_root, day)
+        history = _history_matches(dedup_rows)
+        previous = {c: previous_ranks(settings.data_root, previous_day, c, history.get(c, {})) for c in categories}
+        results = _publish_categories(settings, day, layout, categories, language.dedup.raw_item_paths, korean_keys,
+                                      previous)
         complete = all(r.status == "published" and r.published > 0 for r in results.values())
         crawl_counts = {c: _read_summary(p.parent / "crawl_summary.json")
                         for c, p in language.dedup.raw_item_paths.items() if c in categories}
@@ -222,6 +302,8 @@ def publish(
             "categories": categories,
             "min_views": settings.min_views,
             "top_n": settings.top_n,
+            "app_schema": APP_SCHEMA,
+            "previous_day": previous_day.strftime(DATE_FORMAT) if previous_day else None,
             "run": run_info or {},
             "stages": {
                 "crawl": {c: crawl_counts.get(c, {}) for c in categories},
@@ -255,7 +337,8 @@ def publish(
     )
 
 
-def _publish_categories(settings, day, layout, categories, raw_items, korean_keys) -> dict[str, CategoryResult]:
+def _publish_categories(settings, day, layout, categories, raw_items, korean_keys,
+                        previous=None) -> dict[str, CategoryResult]:
     results: dict[str, CategoryResult] = {}
     staged: dict[str, StagedDir] = {}
     # Stage every category before swapping any: a full disk or a bad cover fails the run while the day's
@@ -272,7 +355,8 @@ def _publish_categories(settings, day, layout, categories, raw_items, korean_key
             ids = {key.split("/", 1)[1] for key in korean_keys if key.split("/", 1)[0] == category}
             staged[category] = swaps.enter_context(
                 staged_dir(layout.top10_dir(category), settings.data_root, keep_identical=True))
-            results[category] = write_category(settings, day, category, crawled, ids, staged[category].path)
+            results[category] = write_category(settings, day, category, crawled, ids, staged[category].path,
+                                               (previous or {}).get(category))
     for category, target in staged.items():
         results[category].changed = bool(target.changed)
     return results

@@ -28,6 +28,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -207,6 +208,9 @@ def read_items(path: Path, *, invalid: str = SKIP_INVALID) -> CrawledItems:
     return CrawledItems(path=path, items=tuple(items.values()), invalid_lines=tuple(bad))
 
 
+_VIDEO_ID = re.compile(r"/(?:video|photo)/(\d+)")  # canonical urls: /@user/video/<id>, photo posts /@user/photo/<id>
+
+
 def read_published_ids(top10_json: Path) -> set[str]:
     """Video ids a category published, read back from the app JSON (its ``id`` is the rank, the URL holds the
     video id).  An absent file is an empty set."""
@@ -214,7 +218,8 @@ def read_published_ids(top10_json: Path) -> set[str]:
     if not path.is_file():
         return set()
     entries = read_json(path)
-    return {entry["url"].rsplit("/", 1)[-1] for entry in entries if isinstance(entry, dict) and entry.get("url")}
+    found = (_VIDEO_ID.search(str(entry.get("url", ""))) for entry in entries if isinstance(entry, dict))
+    return {match.group(1) for match in found if match}
 
 
 def read_manifest(path: Path) -> dict | None:

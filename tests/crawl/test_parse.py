@@ -133,7 +133,8 @@ def test_photo_post_urls_pass_the_app_schema_and_the_dedup_memory(tmp_path):
     (photo, video), _, _ = parse({"itemList": [photo_item(1), raw_item(2)]})
     # the app's id is the slot ("dance01"); the TikTok id travels in the url
     entries = [{"id": f"dance{n:02d}", "title": i.title, "author": i.author_nickname, "views": i.views,
-                "likes": i.likes, "category": "dance", "url": i.url, "imageFile": f"thumbnails/dance{n:02d}.jpg"}
+                "likes": i.likes, "category": "dance", "url": i.url, "imageFile": f"thumbnails/dance{n:02d}.jpg",
+                "rank": n, "previousRank": None}
                for n, i in enumerate((photo, video), 1)]
     jsonschema.validate(entries, top10_schema())
     bad = [{**entries[0], "url": entries[0]["url"].replace("/photo/", "/reel/")}]

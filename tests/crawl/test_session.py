@@ -207,9 +207,12 @@ def test_page_loads_go_through_the_proxy_with_its_credentials(tmp_path, monkeypa
         if form == "typed":
             settings = Settings(proxy_server=f"http://127.0.0.1:{port}", proxy_username="kr-user",
                                 proxy_password="s3cret").validated()
-        else:  # the earlier releases' single URL with the credentials inside: split before Playwright sees it
-            settings = Settings()
+        else:  # the earlier releases' single URL with the credentials inside: Settings splits it
+            for name in ("SERVER", "USERNAME", "PASSWORD"):
+                monkeypatch.delenv(f"TIKTOK_TOP10_PROXY_{name}", raising=False)
             monkeypatch.setenv("TIKTOK_TOP10_CRAWL_PROXY", f"http://kr-user:s3cret@127.0.0.1:{port}")
+            settings = Settings.from_env()
+            assert (settings.proxy_server, settings.proxy_username) == (f"http://127.0.0.1:{port}", "kr-user")
         options = browser_options(settings, **FAST)
         assert options.proxy.for_playwright() == {"server": f"http://127.0.0.1:{port}", "username": "kr-user",
                                                   "password": "s3cret"}

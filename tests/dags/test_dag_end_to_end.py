@@ -15,6 +15,7 @@ from PIL import Image
 
 from tiktok_top10.config import CATEGORIES
 from tiktok_top10.models import APP_FIELDS, top10_schema
+from tiktok_top10.publish import RANK_FIELDS
 
 pytestmark = [pytest.mark.airflow, pytest.mark.browser, pytest.mark.slow]
 
@@ -103,7 +104,7 @@ def test_published_entries_are_korean_unique_above_min_views_and_consistent(firs
         jsonschema.validate(entries, top10_schema())
         assert [e["id"] for e in entries] == [f"{category}{n:02d}" for n in range(1, len(entries) + 1)]
         for entry in entries:
-            assert tuple(entry) == APP_FIELDS
+            assert tuple(entry) == APP_FIELDS + RANK_FIELDS
             assert entry["views"] >= MIN_VIEWS and entry["category"] == category
             video_id = entry["url"].rsplit("/", 1)[1]
             facts = demo_day.truth(category, video_id)

@@ -79,8 +79,30 @@ def _just_above(n, dim, rank, threshold, seed):
     return (np.concatenate([u, c * u + np.sqrt(1 - c**2) * w]) @ embed.T).astype(np.float32)
 
 
+BOUND_DTYPES = ["bfloat16", "float32"]  # native-bf16 CPUs use the first, the others the second (bound_dtype)
+
+
+def _force_bound_dtype(monkeypatch, name):
+    import torch
+
+    monkeypatch.setattr(grouping, "bound_dtype", lambda: getattr(torch, name))
+
+
+def test_bound_dtype_follows_the_cpu(monkeypatch):
+    import torch
+
+    from tiktok_top10.dedup import fingerprint
+
+    monkeypatch.setattr(fingerprint, "cpu_has_native_bf16", lambda: True)
+    assert grouping.bound_dtype() == torch.bfloat16
+    monkeypatch.setattr(fingerprint, "cpu_has_native_bf16", lambda: False)
+    assert grouping.bound_dtype() == torch.float32
+
+
+@pytest.mark.parametrize("dtype", BOUND_DTYPES)
 @pytest.mark.parametrize("case", ["planted", "tight", "loose"])
-def test_projected_path_equals_exact_path(monkeypatch, case):
+def test_projected_path_equals_exact_path(monkeypatch, case, dtype):
+    _force_bound_dtype(monkeypatch, dtype)
     rng = np.random.default_rng(5)
     if case == "planted":
         x = _planted(1300, 160, 24, seed=6, dups=120)
@@ -101,13 +123,15 @@ def test_projected_path_equals_exact_path(monkeypatch, case):
     widths = _spy_tile_widths(monkeypatch)
     monkeypatch.setattr(grouping, "PROJECT_ABOVE", 500)
     found = similar_pairs(x, threshold, block=256)
-    assert len(widths) == 1 and widths[0][1] == "torch.bfloat16" and widths[0][0] < x.shape[1]  # projected
+    assert len(widths) == 1 and widths[0][1] == f"torch.{dtype}" and widths[0][0] < x.shape[1]  # projected
     _assert_same(found, exact)
     assert set(zip(found.i.tolist(), found.j.tolist(), strict=True)) == _brute(x, threshold)
     assert len(found) > 30
 
 
-def test_full_dimension_fallback_equals_exact_path(monkeypatch):
+@pytest.mark.parametrize("dtype", BOUND_DTYPES)
+def test_full_dimension_fallback_equals_exact_path(monkeypatch, dtype):
+    _force_bound_dtype(monkeypatch, dtype)
     # no low-dimensional structure: ≤ 31 of 128 isotropic dimensions bound almost nothing, so the cost model
     # falls back to full-dimension bf16 products
     rng = np.random.default_rng(7)
@@ -118,7 +142,7 @@ def test_full_dimension_fallback_equals_exact_path(monkeypatch):
     monkeypatch.setattr(grouping, "PROJECT_ABOVE", 100)
     monkeypatch.setattr(grouping, "PROJECT_DIM", 31)
     found = similar_pairs(x, 0.7, block=128)
-    assert widths == [(128, "torch.bfloat16")]
+    assert widths == [(128, f"torch.{dtype}")]
     _assert_same(found, exact)
     assert len(found) > 30
 

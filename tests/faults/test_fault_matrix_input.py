@@ -58,10 +58,22 @@ def test_input_numbers_as_strings():
 
 
 def test_input_negative_views():
+    item = raw_item(2)
     kept, tally = parse(
-        with_views(0, -5), with_views(1, "-5"), {**raw_item(2), "statsV2": {"playCount": "300000", "diggCount": -1}}
+        with_views(0, -5), with_views(1, "-5"), {**item, "statsV2": {"playCount": "300000", "diggCount": -1}}
     )
-    assert dict(tally.malformed) == {"bad_playCount": 2, "bad_diggCount": 1}
+    # No usable count anywhere: rejected. A bad exact counter beside a good rounded one: the rounded one, counted.
+    assert dict(tally.malformed) == {"bad_playCount": 2}
+    assert [(i.views, i.likes) for i in kept] == [(300000, item["stats"]["diggCount"])]
+    assert tally.normalised["diggCount_from_rounded_stats"] == 1
+
+
+def test_input_negative_counts_everywhere_are_rejected():
+    item = raw_item(3)
+    kept, tally = parse(
+        {**item, "stats": {**item["stats"], "diggCount": -1}, "statsV2": {**item["statsV2"], "diggCount": "-1"}}
+    )
+    assert dict(tally.malformed) == {"bad_diggCount": 1}
     assert kept == []
 
 

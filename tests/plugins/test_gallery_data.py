@@ -137,3 +137,26 @@ def test_page_html_comes_from_autoescaped_templates(published_root, tmp_path):
     assert f"/top10-gallery/download/{COMPLETE_DAY}/main.zip" in page
     empty = gallery.render_empty_page(Path("/data/<root>"))
     assert "/data/&lt;root&gt;" in empty
+
+
+def test_cards_show_rank_movement_from_schema_v2_fields(published_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(published_root / COMPLETE_DAY, root / COMPLETE_DAY, symlinks=True)
+    top10 = root / COMPLETE_DAY / "dance" / "top10" / "dance_top10.json"
+    entries = json.loads(top10.read_text(encoding="utf-8"))
+    previous = [4, 1, None, 4, None, 6, 7, 8, 9, 10]  # dance01 climbed 3, dance02 fell 1, 03/05 are new
+    for rank, (entry, before) in enumerate(zip(entries, previous, strict=True), 1):
+        entry.update(rank=rank, previousRank=before)
+    top10.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+
+    page = gallery.render_day_page(gallery.load_day(root, COMPLETE_DAY), [COMPLETE_DAY], "/top10-gallery")
+    dance = page.split('data-category="dance"', 1)[1].split("<h2", 1)[0]
+    badges = [card.split('<span class="move ', 1)[1].split("</span>", 1)[0] for card in dance.split('class="card"')[1:]]
+    assert badges[:5] == ['up" title="previous rank 4">▲3', 'down" title="previous rank 1">▼1',
+                          'new" title="not ranked on the previous day">NEW', 'same" title="previous rank 4">–',
+                          'new" title="not ranked on the previous day">NEW']
+    # files written before schema v2 carry no ranks: no badge rather than a wrong "NEW"
+    assert page.count('<span class="move ') == 10
+    assert gallery.movement({"rank": 2}) is None and gallery.movement({"rank": 2, "previousRank": 5}) == ("up", "▲3")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import shutil
 import socket
 import time
@@ -21,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ..config import Settings
 from ..models import VideoItem
-from ..storage import DayLayout, atomic_write_json, atomic_write_jsonl, remove_tree, replace_dir, staging_dir
+from ..storage import DayLayout, atomic_write_json, atomic_write_jsonl, staged_dir
 from .browser import BrowserOptions, FeedCrawler
 from .covers import CoverPolicy, download_covers
 from .errors import CrawlEmpty, SourceUnreachable
@@ -88,8 +87,8 @@ def crawl_category(
     reloads: int,
     scrolls: int,
     cookies: list[dict] | None = None,
-    options: BrowserOptions = BrowserOptions(),
-    cover_policy: CoverPolicy = CoverPolicy(),
+    options: BrowserOptions = BrowserOptions(),  # noqa: B008 - a frozen dataclass: a shared default cannot be mutated
+    cover_policy: CoverPolicy = CoverPolicy(),  # noqa: B008 - a frozen dataclass: a shared default cannot be mutated
     root: Path | None = None,
     session_cookies: list[dict] | None = None,
     plan: SourcePlan | None = None,
@@ -121,8 +120,8 @@ def crawl_category(
         why = f"{found} videos found, all below {min_views} views" if found else "no videos found"
         raise CrawlEmpty(f"{category}: {why} after crawling {len(urls)} source(s)", artifacts=browsed.empty_artifacts)
 
-    staged = staging_dir(out_dir.parent, out_dir.name)
-    try:
+    with staged_dir(out_dir, root) as staging:
+        staged = staging.path
         started = time.monotonic()
         policy = cover_policy.with_hosts(*urls)
         report = download_covers({i.id: i.cover_url for i in kept}, staged / "thumbnails", policy)
@@ -173,11 +172,6 @@ def crawl_category(
         atomic_write_json(staged / "crawl_summary.json", summary)
         if failures_dir.is_dir():  # keep the evidence of earlier failed attempts across the swap
             shutil.copytree(failures_dir, staged / "failures")
-        replace_dir(staged, out_dir, root)
-    except BaseException:
-        if staged.exists():
-            remove_tree(staged, root)
-        raise
     return summary
 
 
@@ -210,10 +204,7 @@ def profile_dir_for(settings: Settings, category: str) -> Path:
 
 def browser_options(settings: Settings, **overrides) -> BrowserOptions:
     timing = DEMO_BROWSER_TIMING if settings.source == "demo" else {}
-    # the typed settings; the earlier releases' single URL (credentials inside) is still read, and split
-    legacy = settings.extra.get("crawl_proxy") or os.environ.get("TIKTOK_TOP10_CRAWL_PROXY") or ""
-    proxy = (proxy_settings(settings.proxy_server, settings.proxy_username, settings.proxy_password)
-             or proxy_settings(legacy))
+    proxy = proxy_settings(settings.proxy_server, settings.proxy_username, settings.proxy_password)
     timing = {**timing, "headful": settings.headful}
     region = {"expected_region": settings.expected_region, "allow_other_region": settings.allow_other_region}
     return BrowserOptions(**{"chromium_path": settings.chromium_path, "proxy": proxy, **timing, **region, **overrides})

@@ -44,7 +44,7 @@ def cli_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     from ..config import Settings
     from .backbones import WeightsError
-    from .calibration import thresholds
+    from .calibration import CalibrationMissing, thresholds
     from .fingerprint import Fingerprinter
     from .grouping import group_duplicates
     from .verify import verifier
@@ -56,9 +56,12 @@ def cli_main(argv: list[str]) -> int:
     files, skipped = expand_paths(args.paths)
     try:
         fp = Fingerprinter(args.backbone or settings.backbone, settings.models_dir, args.weights)
-        threshold, min_inliers, min_agreement = thresholds(fp.name, args.threshold)
+        if args.weights is not None:
+            fp._load()  # a file given by hand is read first: "cannot read weights" says more than "not calibrated"
+        threshold, min_inliers, min_agreement = thresholds(
+            fp.name, args.threshold, precision=fp.precision, weights_sha256=fp.choice.weights_sha256)
         result = fp.fingerprint(files)
-    except WeightsError as exc:
+    except (WeightsError, CalibrationMissing) as exc:
         print(f"top10 dedup: {exc}", file=sys.stderr)
         return 2
     skipped.extend(result.skipped)

@@ -9,7 +9,8 @@ product: the top ``k`` principal directions ``V`` of a sample plus one coordinat
 |Ra|·|Rb|`` (Cauchy–Schwarz), and ``[Pa, |Ra|]·[Pb, |Rb|]`` is that bound as a single dot product.  It holds for
 any orthonormal ``V`` and any ``k`` — the sample only decides how tight it is — so ``k`` is picked by cost: the
 product's price per pair against the rescoring of the candidates the bound lets through on sample pairs.  The
-bound's products run in bf16 with a margin that covers their rounding (``BF16_MARGIN``).
+bound's products run in bf16 where the CPU has it natively (fp32 elsewhere) with a margin that covers bf16's
+rounding (``BF16_MARGIN``).
 
 The heavy loops run on ``torch.get_num_threads()`` Python threads, each with single-threaded torch ops, rather
 than as many small OpenMP regions: on a shared 2-core machine a region waits for its slowest, possibly
@@ -248,11 +249,12 @@ def _projected_candidates(a, threshold: float, block: int) -> tuple[np.ndarray, 
     options = {k: cost(k + 1, hits) for k, hits in zip(ks, _run([lambda k=k: passed(k) for k in ks]), strict=True)}
     best_k = min(options, key=options.get)
     # the full-dimension bf16 product when no projection is tight enough to pay for itself
+    dtype = bound_dtype()
     if cost(dim, 0) < options[best_k] and cost(dim, int((probe_a @ probe_b.T >= cut).sum())) < options[best_k]:
-        aug = a.to(torch.bfloat16)
+        aug = a.to(dtype)
     else:
         basis = v[:, :best_k].contiguous()
-        aug = torch.empty(n, best_k + 1, dtype=torch.bfloat16)
+        aug = torch.empty(n, best_k + 1, dtype=dtype)
 
         def project(s, e):
             proj = a[s:e] @ basis
@@ -262,6 +264,17 @@ def _projected_candidates(a, threshold: float, block: int) -> tuple[np.ndarray, 
 
         _run([lambda s=s, e=e: project(s, e) for s, e in _chunks(n, 8192)])
     return _tile_candidates(aug, aug, cut, block, triangle=True)
+
+
+def bound_dtype():
+    """bf16 for the bound's products where the CPU multiplies bf16 natively (AVX512-BF16, AMX), else fp32: an
+    emulated bf16 product is several times slower than fp32 (``make bench``, grouping rows).  The margin is the
+    bf16 one either way; in fp32 it only lets a few more candidates through to the exact rescoring."""
+    import torch
+
+    from .fingerprint import cpu_has_native_bf16
+
+    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
 
 
 def _residual(proj):

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,6 @@ import numpy as np
 from .. import storage
 
 HISTORY_DAYS = 7
-_VIDEO_ID = re.compile(r"/(?:video|photo)/(\d+)")  # photo posts live at /@user/photo/<id>
 
 
 @dataclass
@@ -128,11 +125,7 @@ def published_ids(root: Path, day: dt.date) -> set[str]:
     layout = storage.DayLayout(Path(root), day)
     for path in layout.day_dir.glob("*/top10/*_top10.json"):
         try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            ids |= storage.read_published_ids(path)
+        except (OSError, ValueError):  # an unreadable day is no history, not a failed dedup
             continue
-        for row in rows if isinstance(rows, list) else []:
-            match = _VIDEO_ID.search(str(row.get("url", ""))) if isinstance(row, dict) else None
-            if match:
-                ids.add(match.group(1))
     return ids
