@@ -26,4 +26,8 @@ def airflow_db():
 
 @pytest.fixture(scope="module")
 def top10_dag(dagbag, airflow_db):
-    return dagbag.dags["tiktok_top10"]
+    """A copy per test module: ``dag.test(run_conf=...)`` runs tasks in-process, and the SDK's params merge
+    writes the conf into the DAG's own Param objects, so one module's conf would become the next one's defaults."""
+    import copy
+
+    return copy.deepcopy(dagbag.dags["tiktok_top10"])

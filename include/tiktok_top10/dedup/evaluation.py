@@ -248,12 +248,14 @@ def score_pairs(images: list[EvalImage], backbone: str, precision: str, floor: f
     # the code that decides a fingerprint or a score (grouping.py only finds the pairs above the floor, rescored
     # exactly in fp32, so the pairs do not depend on how it finds them)
     code = hashlib.sha256(b"".join((here / f).read_bytes() for f in CACHE_CODE)).hexdigest()
-    key = hashlib.sha256(f"{dataset_hash}:{fp.choice.weights_sha256}:{precision}:{threads}:{floor}:{code}".encode())
+    key = hashlib.sha256(f"{dataset_hash}:{fp.choice.weights_sha256}:{precision}:{threads}:{floor}:{code}:"
+                         "by-position".encode())
     cache = Path(cache_dir) / f"scored-{backbone}-{precision}-{key.hexdigest()[:16]}.pkl" if cache_dir else None
     if cache is not None and cache.is_file():
         log(f"[{backbone} {precision}] fingerprints and pair scores from the cache {cache}")
-        result, pairs, scores = pickle.loads(cache.read_bytes())
+        result, pairs, scores, cached_paths = pickle.loads(cache.read_bytes())
     else:
+        cached_paths = [str(e.path) for e in images]
         start = time.perf_counter()
         result = fp.fingerprint([e.path for e in images])
         log(f"[{backbone} {precision}] fingerprinted {len(result)} images in {time.perf_counter() - start:.1f} s")
@@ -265,10 +267,11 @@ def score_pairs(images: list[EvalImage], backbone: str, precision: str, floor: f
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(".tmp")
-            tmp.write_bytes(pickle.dumps((result, pairs, scores)))
+            tmp.write_bytes(pickle.dumps((result, pairs, scores, cached_paths)))
             tmp.replace(cache)
-    by_path = {str(e.path): e for e in images}
-    kept = [by_path[p] for p in result.paths]
+    # the same data set (same hash) read from another folder: its images match the cached ones by position
+    position = {p: k for k, p in enumerate(cached_paths)}
+    kept = [images[position[p]] for p in result.paths]
     return Scored(kept, [e.video_id for e in kept], pairs, scores[:, 0], scores[:, 1])
 
 
