@@ -3,7 +3,14 @@
 
 import pytest
 
-from tiktok_top10.crawl import BotWallBlocked, CaptchaBlocked, CrawlEmpty, LoginRequired, crawl_category
+from tiktok_top10.crawl import (
+    BotWallBlocked,
+    CaptchaBlocked,
+    CrawlEmpty,
+    LoginRequired,
+    SourceUnreachable,
+    crawl_category,
+)
 from tiktok_top10.crawl.browser import FeedCrawler, profile_lock
 from tiktok_top10.crawl.errors import ProfileBusy
 from tiktok_top10.storage import read_json, read_jsonl
@@ -105,6 +112,15 @@ def test_a_feed_with_nothing_raises_empty_after_its_scrolls(site, tmp_path, fast
     with pytest.raises(CrawlEmpty, match="no videos found") as caught:
         crawl(site, tmp_path, "empty", fast_browser)
     assert [p.suffix for p in caught.value.artifacts] == [".html", ".png"]
+
+
+def test_a_budget_spent_before_any_page_load_is_unreachable_not_empty(site, tmp_path, fast_browser):
+    # "nothing usable came back" (CrawlEmpty, never retried) would be a lie when no page was even asked for
+    from dataclasses import replace
+
+    with pytest.raises(SourceUnreachable, match="budget .* ran out before any page was loaded"):
+        crawl(site, tmp_path, "full", replace(fast_browser, budget_s=0.0))
+    assert not (tmp_path / "raw").exists()
 
 
 def test_rerun_replaces_output_and_a_failed_rerun_keeps_the_previous(site, tmp_path, fast_browser):

@@ -6,8 +6,10 @@ completes.  Each fault is injected into the real ``publish_day`` on a real data 
 The disk-full-while-staging row fills a real filesystem where the machine allows it: as root, a child process
 in a mount namespace of its own (``unshare -m``) mounts a 1 MiB tmpfs, copies the data root onto it, fills it up
 to a few blocks and publishes, so the kernel's own ENOSPC hits wherever publish happens to write; the tree is
-copied back out for the checks.  Where mounting is not permitted the row falls back to a simulated ENOSPC
-(``Path.write_bytes`` failing mid-way), and the test prints which of the two ran."""
+copied back out for the checks.  The disk-full-while-writing-the-manifest row does the same, but fills the tmpfs
+to its last byte at the moment publish starts its manifest write (after the categories were swapped in), so the
+kernel refuses that write.  Where mounting is not permitted both rows fall back to a simulated ENOSPC
+(``Path.write_bytes`` / ``os.fsync`` failing), and the test prints which of the two ran."""
 
 from __future__ import annotations
 
@@ -69,10 +71,12 @@ def assert_intact_then_next_run_completes(settings, before):
 
 
 # Runs inside the mount namespace: the data root on the fresh tmpfs, the filesystem filled to ``free`` bytes, one
-# publish; prints its outcome as JSON and copies the tree back to where the parent can check it.
+# publish; prints its outcome as JSON and copies the tree back to where the parent can check it.  With ``free``
+# = -1 the filesystem is left alone until publish starts writing its manifest, and is then filled to the last byte.
 PUBLISH_ON_A_FULL_TMPFS = r"""
-import datetime as dt, json, os, shutil, sys
+import datetime as dt, errno, json, os, shutil, sys
 from pathlib import Path
+from tiktok_top10 import publish
 from tiktok_top10.config import Settings
 from tiktok_top10.publish import publish_day
 
@@ -80,9 +84,30 @@ source, mount, back, free = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[
 root = mount / "data"
 shutil.copytree(source, root, symlinks=True)
 stat = os.statvfs(mount)
-with open(mount / "filler", "wb") as fh:
-    fh.write(b"\0" * max(0, stat.f_bavail * stat.f_frsize - free))
-outcome = {"free_before_publish": os.statvfs(mount).f_bavail * stat.f_frsize, "errno": None}
+outcome = {"errno": None, "full_at_manifest": False}
+
+def fill(to_free):
+    with open(mount / "filler", "ab", buffering=0) as fh:  # unbuffered: ENOSPC surfaces here, not at close
+        try:
+            fh.write(b"\0" * max(0, os.statvfs(mount).f_bavail * stat.f_frsize - to_free))
+            while to_free == 0:
+                fh.write(b"\0" * stat.f_frsize)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+
+if free >= 0:
+    fill(free)
+else:
+    write_json = publish.atomic_write_json
+
+    def manifest_on_a_full_disk(path, obj):
+        if Path(path).name == "manifest.json":
+            fill(0)
+            outcome["full_at_manifest"] = os.statvfs(mount).f_bavail == 0
+        return write_json(path, obj)
+
+    publish.atomic_write_json = manifest_on_a_full_disk
+outcome["free_before_publish"] = os.statvfs(mount).f_bavail * stat.f_frsize
 try:
     publish_day(Settings(data_root=root, categories=("main", "dance", "food")), dt.date(2026, 11, 22),
                 ["main", "dance", "food"])
@@ -97,15 +122,16 @@ TMPFS_SIZE = "1m"
 FREE_BYTES = 8 * 4096
 
 
-def publish_on_a_full_tmpfs(data_root: Path, work: Path) -> tuple[dict | None, str]:
-    """(outcome, how) of one publish of ``data_root`` on a filled tmpfs; (None, why not) where it cannot mount."""
+def publish_on_a_full_tmpfs(data_root: Path, work: Path, free: int = FREE_BYTES) -> tuple[dict | None, str]:
+    """(outcome, how) of one publish of ``data_root`` on a filled tmpfs (``free`` bytes left, or -1: full from the
+    manifest write on); (None, why not) where it cannot mount."""
     if os.geteuid() != 0 or not shutil.which("unshare"):
         return None, "not root or no unshare(1)"
     mount, back = work / "mnt", work / "after"
     mount.mkdir()
     script = (f'mount -t tmpfs -o size={TMPFS_SIZE} tmpfs "$1" && exec "$2" -c "$3" "$4" "$1" "$5" "$6"')
     run = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(mount), PYTHON, PUBLISH_ON_A_FULL_TMPFS,
-                          str(data_root), str(back), str(FREE_BYTES)],
+                          str(data_root), str(back), str(free)],
                          capture_output=True, text=True, timeout=120, cwd=REPO, env=child_env())
     if run.returncode != 0 and not back.exists():
         return None, f"unshare -m + mount tmpfs not permitted here: {run.stderr.strip().splitlines()[-1:]}"
@@ -142,8 +168,15 @@ def test_storage_disk_full_while_staging_covers(published, monkeypatch, tmp_path
     assert_intact_then_next_run_completes(settings, before)
 
 
-def test_storage_disk_full_while_writing_the_manifest(published, monkeypatch):
+def test_storage_disk_full_while_writing_the_manifest(published, monkeypatch, tmp_path, capsys):
     settings, before = published
+    outcome, how = publish_on_a_full_tmpfs(settings.data_root, tmp_path, free=-1)
+    with capsys.disabled():
+        print(f"\n[manifest disk-full row] {how if outcome else 'simulated ENOSPC (os.fsync), because ' + how}")
+    if outcome is not None:
+        assert outcome["errno"] == errno.ENOSPC and outcome["full_at_manifest"], outcome
+        assert_manifest_kept_then_next_run_completes(settings, before)
+        return
     real_fsync = os.fsync
 
     def full_disk_on_manifest(fd):
@@ -155,6 +188,10 @@ def test_storage_disk_full_while_writing_the_manifest(published, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         publish_day(settings, DAY, CATEGORIES)
     monkeypatch.setattr(storage.os, "fsync", real_fsync)
+    assert_manifest_kept_then_next_run_completes(settings, before)
+
+
+def assert_manifest_kept_then_next_run_completes(settings, before):
     # The categories were swapped in whole before the manifest write failed; the old manifest is intact.
     after = snapshot(settings.data_root)
     assert after["2026-11-22/manifest.json"] == before["2026-11-22/manifest.json"]

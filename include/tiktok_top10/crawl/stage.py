@@ -115,6 +115,10 @@ def crawl_category(
         raise SourceUnreachable(
             f"{category}: {responses['navigation_error']} of {loads} page loads failed "
             f"(navigation timeout or connection error) and no feed answered", url=urls[0])
+    if not browsed.items and browsed.budget_exhausted and not any(s.loads for s in browsed.sources):
+        # no page was even asked for: "nothing usable came back" (CrawlEmpty, never retried) would be a lie
+        raise SourceUnreachable(
+            f"{category}: the crawl budget ({options.budget_s:g} s) ran out before any page was loaded", url=urls[0])
     if not kept:
         found = len({i.id for i in browsed.items})
         why = f"{found} videos found, all below {min_views} views" if found else "no videos found"
