@@ -265,6 +265,9 @@ def test_logged_out_crawl_skips_login_only_sources_and_counts_them(gated_demo, t
     records = {r["path"]: r for r in summary["per_source"]}
     assert [r["skipped"] for r in records.values()] == [None, None, "login_required", "login_required"]
     assert all(r["crawled"] and r["loads"] == 1 and r["items"] > 0 for r in summary["per_source"][:2])
+    # the operator's per-source record names every feed envelope's statusCode it saw (the demo answers 0: ok)
+    assert all(r["status_codes"] == {"0": r["feed_responses"]} and r["feed_responses"] > 0
+               for r in summary["per_source"][:2])
     assert "responses_status_10102" not in summary  # the gated search was never requested
 
 
