@@ -15,7 +15,7 @@ TIKTOK_TOP10_DEMO_URL := $(call top10_setting,TIKTOK_TOP10_DEMO_URL)
 RUN_DIR               := $(call top10_setting,TOP10_RUN_DIR)
 
 .PHONY: help setup system venv airflow-db run up down lint test test-distributed bench eval-dedup eval-lang calibrate weights clean demo-site demo-measure
-.PHONY: eval-dedup-hard bench-dedup-regions
+.PHONY: eval-dedup-hard bench-dedup-regions gate-int8
 
 help:
 	@echo "make run     set up everything, run the DAG for today (Asia/Seoul) on the demo source, print the artifacts"
@@ -89,6 +89,13 @@ bench-dedup-regions: setup
 # fingerprint, CALIBRATE_ARGS=--check only compares with the committed file.
 calibrate: venv
 	$(PY) bench/calibrate_dedup.py $(CALIBRATE_ARGS)
+
+# The int8 fidelity gate: fp32 vs the quantised EfficientNet-Lite0 on the held-out split (P, R, distinct merges;
+# descriptor cosine, nearest-neighbour agreement); writes include/tiktok_top10/dedup/fidelity.json, which decides
+# whether `precision=auto` may use int8 (GATE_ARGS=--variants first prints the recipe's alternatives).  Exits 2
+# without ../shared/reference, 1 when int8 fails the gate.
+gate-int8: venv
+	$(PY) bench/gate_int8.py $(GATE_ARGS)
 
 eval-lang: setup
 	$(PY) bench/eval_lang.py

@@ -1,7 +1,9 @@
 """Dedup speed, measured (``make bench``): ratios against naive baselines in the same run.
 
-(a) the whole ``top10 dedup --json`` process (imports included) on the real covers vs the original's style —
-    one image at a time, three separate fp32 forward passes, no batching — also a whole process, same backbone;
+(a) the whole ``top10 dedup --json`` process (imports included) on the real covers, with the precision chosen
+    automatically for this CPU (``dedup/precision.py``) and with each of fp32, bf16 and int8 set explicitly, vs
+    the original's style — one image at a time, three separate fp32 forward passes, no batching — also a whole
+    process, same backbone and weights; ResNet50 with random-init weights is labelled "random-init, timing only";
 (b) the Fingerprinter's throughput vs the bare backbone forward rate on pre-decoded tensors (same precision,
     same batch): how close the pipeline gets to the model's limit;
 (c) grouping 10k and 100k synthetic fingerprints: ``group_duplicates`` (projected bf16 bound, exact fp32 rescore,
@@ -49,7 +51,43 @@ def _timed_process(code_or_args: list[str], env: dict) -> tuple[float, float, st
     return result["wall"], result["rss"], result["out"]
 
 
-def bench_process(covers: list[Path], backbone: str, env: dict, weights: Path | None = None, label: str = "") -> None:
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def cpu_line() -> str:
+    """The CPU's model name and the flags that decide the precision (``dedup/precision.py``)."""
+    from tiktok_top10.dedup.precision import BF16_FLAGS, INT8_FLAGS, cpu_flags, this_cpu_flags_text
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "?")
+    except OSError:
+        model = "?"
+    flags = cpu_flags(this_cpu_flags_text())
+    have = sorted(flags & set(INT8_FLAGS + BF16_FLAGS)) or ["none of " + "/".join(INT8_FLAGS + BF16_FLAGS)]
+    return (f"CPU: {model}, {len(os.sched_getaffinity(0))} cores for this process; "
+            f"avx2 {'yes' if 'avx2' in flags else 'no'}, avx512f {'yes' if 'avx512f' in flags else 'no'}, "
+            f"precision flags: {', '.join(have)}")
+
+
+def prebuild_int8(backbone: str, weights: Path | None) -> None:
+    """Build (or read) the cached int8 model before any timed process: building it is a one-off per weights
+    file (it is cached under models/), not part of a day's run."""
+    from tiktok_top10.config import Settings
+    from tiktok_top10.dedup.backbones import choose_backbone
+    from tiktok_top10.dedup.quantize import load_or_build
+
+    settings = Settings.from_env()
+    start = time.perf_counter()
+    load_or_build(choose_backbone(backbone, settings.models_dir, weights), settings.models_dir)
+    print(f"    int8 {backbone} model ready in {time.perf_counter() - start:.1f} s (built once per weights file and "
+          "cached under models/; not part of the timings below)")
+
+
+def bench_process(covers: list[Path], backbone: str, env: dict, weights: Path | None = None, label: str = "",
+                  precisions: tuple[str, ...] = ("auto", *PRECISIONS)) -> None:
+    """(a): ``top10 dedup`` as a whole process at each of ``precisions`` (``auto`` first: what a user gets;
+    ``TIKTOK_TOP10_PRECISION`` sets the others) vs the original-style fp32 loop, same weights."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         fh.write("\n".join(map(str, covers)))
         listing = fh.name
@@ -64,20 +102,34 @@ def bench_process(covers: list[Path], backbone: str, env: dict, weights: Path | 
     # random-init features put every pair of covers above any calibrated cosine, which would time the second
     # look on all 20k pairs instead of the fingerprints: such a run compares identical covers only
     extra = ["--weights", str(weights), "--threshold", "1.0"] if weights else []
-    fast_wall, fast_rss, out = _timed_process(
-        [sys.executable, "-m", "tiktok_top10.cli", "dedup", *map(str, covers), "--backbone", backbone, *extra,
-         "--json"],
-        env)
-    groups = len(json.loads(out)["groups"]) if out.strip().startswith("{") else "?"
+    from tiktok_top10.dedup.fingerprint import Fingerprinter
+
+    base_env = {k: v for k, v in env.items() if k != "TIKTOK_TOP10_PRECISION"}
+    if "int8" in precisions:
+        prebuild_int8(backbone, weights)
     naive_wall, naive_rss, _ = _timed_process(
-        [sys.executable, "-c", naive_code, listing, backbone, *([str(weights)] if weights else [])], env)
+        [sys.executable, "-c", naive_code, listing, backbone, *([str(weights)] if weights else [])], base_env)
     n = len(covers)
     distinct = len(distinct_files(covers))
     print(f"(a) whole process, {n} real covers ({distinct} distinct files: top10 dedup embeds a repeated file once, "
-          f"the naive loop every time), {backbone}{label}: top10 dedup {fast_wall:.1f} s ({n / fast_wall:.1f} "
-          f"fingerprints/s, {groups} groups) vs naive per-image fp32 loop {naive_wall:.1f} s "
-          f"({n / naive_wall:.1f}/s): ratio {naive_wall / fast_wall:.2f}x")
-    print(f"(d) peak RSS: top10 dedup {fast_rss:.0f} MB, naive {naive_rss:.0f} MB")
+          f"the naive loop every time), {backbone}{label}: naive per-image fp32 loop (3 separate fp32 forwards per "
+          f"cover, no batching) {naive_wall:.1f} s ({n / naive_wall:.1f}/s), peak RSS {naive_rss:.0f} MB")
+    for precision in precisions:
+        run_env = dict(base_env) if precision == "auto" else {**base_env, "TIKTOK_TOP10_PRECISION": precision}
+        fast_wall, fast_rss, out = _timed_process(
+            [sys.executable, "-m", "tiktok_top10.cli", "dedup", *map(str, covers), "--backbone", backbone, *extra,
+             "--json"], run_env)
+        result = json.loads(out) if out.strip().startswith("{") else {}
+        # the CLI's JSON is a contract (backbone, threshold, groups, skipped): the precision it ran in is the
+        # same choice made here, from the same flags, fidelity file and setting
+        chosen = Fingerprinter(backbone, weights=weights, precision=precision).precision_choice
+        used = chosen.precision
+        shown = f"auto -> {used}" if precision == "auto" else used
+        print(f"    top10 dedup precision {shown}: {fast_wall:.1f} s ({n / fast_wall:.1f} fingerprints/s, "
+              f"{len(result.get('groups', [])) if result else '?'} groups, peak RSS {fast_rss:.0f} MB) vs naive fp32 "
+              f"{naive_wall:.1f} s: ratio {naive_wall / fast_wall:.2f}x")
+        if precision == "auto":
+            print(f"      why {used}: {chosen.reason}")
     os.unlink(listing)
 
 
@@ -100,8 +152,9 @@ def bench_resnet50_speed(covers: list[Path], env: dict) -> None:
         path = Path(tmp) / "resnet50-random-init.pth"
         torch.manual_seed(0)
         torch.save(torchvision.models.resnet50(weights=None).state_dict(), path)
-        label = " (random-init weights, timing only)"
-        bench_process(covers, "resnet50", env, weights=path, label=label + " --threshold 1.0")
+        label = " (random-init, timing only)"
+        bench_process(covers, "resnet50", env, weights=path, label=label + " --threshold 1.0",
+                      precisions=PRECISIONS)
         bench_pipeline_vs_forward(covers, "resnet50", weights=path, label=label)
 
 
@@ -249,12 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     from tiktok_top10.dedup.calibration import thresholds
 
     env = dict(os.environ)
+    print(cpu_line())
     covers = sorted(SEED.rglob("*.jpg"))[: args.covers] if SEED.is_dir() else []
     if not covers and parts & {"a", "b", "e"}:
         print(f"real covers absent ({SEED}): (a), (b), (e) skipped")
     if covers and "a" in parts:
         bench_process(covers, args.backbone, env)
-        bench_process(distinct_files(covers), args.backbone, env, label=" (distinct files only)")
+        bench_process(distinct_files(covers), args.backbone, env, label=" (distinct files only)",
+                      precisions=("auto",))
         if "resnet50" not in args.backbone:
             bench_resnet50_speed(covers, env)
     if covers and "b" in parts:

@@ -11,6 +11,9 @@ Runs at 00:00 and 12:00 Asia/Seoul; the day worked on is the run's logical date 
 the run spec and its upstream task's result (paths, status, counts: `tiktok_top10.contracts`) and reads the
 paths it is given.  Failures retry by kind (`tiktok_top10.retries`): configuration, "nothing found", login and
 region problems fail at once, anti-bot blocks retry after a long delay, network errors back off.
+
+Alerts (`tiktok_top10.alerts`, README "Alerts"): a failed run sends one alert (partial day, else the failing
+task); a deadline at 13:00 Asia/Seoul sends one "late day" alert when the day is still not complete.
 """
 
 from __future__ import annotations
@@ -20,15 +23,19 @@ import os
 
 from airflow.sdk import (
     Asset,
+    DeadlineAlert,
+    DeadlineReference,
     ExceptionRetryPolicy,
     MultipleCronTriggerTimetable,
     Param,
     RetryAction,
     RetryRule,
+    SyncCallback,
     dag,
     task,
 )
 
+from tiktok_top10.alerts import late_day_callback, late_day_deadline_intervals, on_run_failure
 from tiktok_top10.config import BACKBONES, CATEGORIES, DETECTORS, KST, SOURCES, Settings
 from tiktok_top10.retries import RETRY_NEVER, retry_classes
 
@@ -48,6 +55,19 @@ RETRY_POLICY = ExceptionRetryPolicy(rules=[
 ])
 
 
+# Lateness (README, "Alerts"): a deadline at ENVIRONMENT.late_after (13:00 Asia/Seoul) of the run's day, for the
+# 00:00 and the 12:00 run alike.  The scheduler evaluates deadlines and keeps one until its own run succeeds; the
+# callback re-reads the day's manifest when it fires, so a failed 00:00 run whose day the 12:00 run completed
+# sends nothing.  One interval per run time: each also lands on the other run at another hour, which the
+# callback ignores.
+LATE_DAY_DEADLINES = [
+    DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, interval=interval,
+                  callback=SyncCallback(late_day_callback, kwargs={"late_after": ENVIRONMENT.late_after}),
+                  name=f"day not complete by {ENVIRONMENT.late_after} Asia/Seoul")
+    for interval in late_day_deadline_intervals(ENVIRONMENT.late_after)
+]
+
+
 @dag(
     dag_id=DAG_ID,
     schedule=MultipleCronTriggerTimetable("0 0 * * *", "0 12 * * *", timezone="Asia/Seoul"),
@@ -56,6 +76,8 @@ RETRY_POLICY = ExceptionRetryPolicy(rules=[
     max_active_runs=1,  # two runs of one day must not publish over each other
     doc_md=__doc__,
     tags=["tiktok", "top10", "publish"],
+    on_failure_callback=on_run_failure,  # one alert per failed run: partial day, else the failing task
+    deadline=LATE_DAY_DEADLINES or None,
     default_args={
         "owner": "tiktok-top10",
         "retries": 2,

@@ -1,9 +1,12 @@
 """Airflow UI plugin: the Top-10 gallery, served by the Airflow 3 API server.
 
 Operators pick a published day (default: the one ``latest.json`` names), see each category's ten covers with
-rank, title, author, views, likes and a link to the video, read the day's manifest as a report, and download a
-category's ``top10/`` folder or the whole day as a zip.  The page is server-rendered HTML (no build step, works
-inside the UI's iframe).
+rank, title, author, views, likes, the movement since the previous day (▲/▼/NEW) and a link to the video, read
+the day's manifest as a report, and download a category's ``top10/`` folder or the whole day as a zip.  A
+category's day-over-day page (``/compare/{day}/{category}``) puts its chart beside the previous published day's;
+the search box "Why (not) in the Top-10?" (``/explain``, JSON at ``/api/explain``) shows what
+``top10 explain VIDEO --day DAY`` answers, from the same function.  The pages are server-rendered HTML (no build
+step, works inside the UI's iframe).
 
 Why it is shaped like this:
 - Airflow mounts ``fastapi_apps`` without any auth, so every route depends on Airflow's own ``get_user``
@@ -35,9 +38,13 @@ URL_PREFIX = "/top10-gallery"
 def data_root() -> Path:
     """Read per request, from the same Settings (``TIKTOK_TOP10_DATA_ROOT``) the DAG's tasks use (a shared
     volume in compose)."""
+    return settings().data_root
+
+
+def settings():
     from tiktok_top10.config import Settings
 
-    return Settings.from_env().data_root
+    return Settings.from_env()
 
 
 def _gallery_errors(exc: Exception) -> HTTPException:
@@ -78,6 +85,46 @@ def create_app() -> FastAPI:
         except Exception as exc:  # noqa: BLE001 - mapped to 400/404/500 with the reason
             raise _gallery_errors(exc) from exc
         return HTMLResponse(gallery.render_day_page(view, days, base))
+
+    @app.get("/explain", response_class=HTMLResponse)
+    def explain_page(request: Request, video: str = "", day: str | None = None) -> HTMLResponse:
+        current = settings()
+        days = gallery.list_published_days(current.data_root)
+        chosen = day or gallery.latest_day(current.data_root)
+        base = request.scope.get("root_path", "").rstrip("/")
+        if not video.strip():
+            return HTMLResponse(gallery.render_explain_page(base, days, "", chosen, None))
+        if chosen is None:
+            error = "no day given and no published day to default to"
+            return HTMLResponse(gallery.render_explain_page(base, days, video, None, None, error), status_code=400)
+        try:
+            answer = gallery.explain_answer(current, video, chosen)
+        except gallery.UnsafePath as exc:  # the CLI's exit status 2: bad arguments, said on the page
+            return HTMLResponse(gallery.render_explain_page(base, days, video, chosen, None, str(exc)),
+                                status_code=400)
+        return HTMLResponse(gallery.render_explain_page(base, days, video, chosen, answer))
+
+    @app.get("/api/explain")
+    def explain_json(video: str, day: str | None = None) -> dict[str, Any]:
+        """``top10 explain VIDEO --day DAY --json``'s answer plus its ``exit_code`` and ``text``; 400 where the
+        CLI exits 2.  "Not seen that day" (exit 1) is an answer, so still 200."""
+        current = settings()
+        chosen = day or gallery.latest_day(current.data_root)
+        if chosen is None:
+            raise HTTPException(status_code=400, detail="no day given and no published day to default to")
+        try:
+            answer = gallery.explain_answer(current, video, chosen)
+        except Exception as exc:  # noqa: BLE001 - mapped to 400/404/500 with the reason
+            raise _gallery_errors(exc) from exc
+        return {**answer.json, "text": answer.text}
+
+    @app.get("/compare/{day}/{category}", response_class=HTMLResponse)
+    def compare_page(request: Request, day: str, category: str) -> HTMLResponse:
+        try:
+            view = gallery.compare_category(data_root(), day, category)
+        except Exception as exc:  # noqa: BLE001
+            raise _gallery_errors(exc) from exc
+        return HTMLResponse(gallery.render_compare_page(view, request.scope.get("root_path", "").rstrip("/")))
 
     @app.get("/api/days")
     def published_days() -> dict[str, Any]:

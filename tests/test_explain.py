@@ -7,10 +7,12 @@ import json
 import pytest
 
 from tiktok_top10.cli import main as top10
-from tiktok_top10.explain import explain, video_id_of
+from tiktok_top10.crawl.stage import dropped_records
+from tiktok_top10.explain import explain, format_text, video_id_of
+from tiktok_top10.models import VideoItem, canonical_url
 from tiktok_top10.publish import publish_day
 from tiktok_top10.retention import archive_and_cleanup, cleanup_archives
-from tiktok_top10.storage import atomic_write_jsonl, read_json, read_jsonl
+from tiktok_top10.storage import DayLayout, atomic_write_jsonl, read_json, read_jsonl
 
 DAY = dt.date(2026, 11, 22)
 PREVIOUS = DAY - dt.timedelta(days=1)
@@ -19,6 +21,8 @@ FOREIGN, DUPLICATE, NO_COVER, BROKEN_COVER, REUPLOAD, KEPT = (IDS[i] for i in ra
 BELOW_CUT = IDS[14]
 ORIGINAL = "7200000000000000777"  # published the day before; IDS[4] is its re-upload
 UNSEEN = "7999999999999999999"
+BELOW_MIN, AD = "7300000000000000100", "7300000000000000101"  # dropped by the crawl
+MIN_VIEWS = 100_000
 
 
 def _rewrite(path, change):
@@ -31,7 +35,8 @@ def _rewrite(path, change):
 @pytest.fixture
 def day(settings, make_day):
     """A published ``dance`` day: a foreign video, a duplicate, a cover the crawl could not download, a cover
-    publish could not decode, a re-upload of yesterday's #2, ten published and two below the cut."""
+    publish could not decode, a re-upload of yesterday's #2, ten published and two below the cut; and two videos
+    the crawl dropped (one below min_views, one ad)."""
     s = settings.with_overrides(categories=["dance"])
     make_day([{"id": "7200000000000000001", "category": "dance", "views": 900_000},
               {"id": ORIGINAL, "category": "dance", "views": 800_000}], day=PREVIOUS)
@@ -46,10 +51,19 @@ def day(settings, make_day):
     # what the crawl and dedup stages record beyond make_day's defaults
     _rewrite(layout.raw_items("dance"),
              lambda row: row.update(thumbnail_error="http 403") if row["id"] == NO_COVER else None)
+    source = "https://www.tiktok.com/tag/dance"
+
+    def seen(vid, views):
+        return VideoItem(id=vid, category="dance", author_unique_id=f"u{vid[-3:]}", views=views, likes=0,
+                         url=canonical_url(f"u{vid[-3:]}", vid), source_url=source)
+
+    # the records as the crawl stage writes them (crawl/stage.py)
+    atomic_write_jsonl(layout.raw_dropped("dance"),
+                       dropped_records([seen(BELOW_MIN, 4_321)], {AD: seen(AD, 3_000_000)}, MIN_VIEWS))
 
     def dedup_evidence(row):
         if row["id"] == DUPLICATE:
-            row["similarity"] = 0.9312
+            row.update(similarity=0.9312, inliers=57, agreement=81, matched_by="cover", via=None)
         if row["id"] == REUPLOAD:
             row["matched_history"] = {"day": PREVIOUS.isoformat(), "key": f"dance/{ORIGINAL}", "id": ORIGINAL,
                                       "similarity": 0.97}
@@ -86,6 +100,18 @@ def test_every_outcome_of_a_published_day(day, archived):
     assert duplicate.outcome == "duplicate"
     assert duplicate.details["kept"] == f"dance/{KEPT}" and duplicate.details["kept_rank"] == 2
     assert duplicate.details["cosine"] == 0.9312
+    assert (duplicate.details["inliers"], duplicate.details["agreement"], duplicate.details["matched_by"]) == (
+        57, 81, "cover")
+    assert "cosine 0.9312, 57 inliers, 81% agreement" in duplicate.reason
+
+    below_min = _outcome(s, BELOW_MIN)
+    assert below_min.outcome == "below_min_views"
+    assert (below_min.details["views"], below_min.details["min_views"]) == (4_321, MIN_VIEWS)
+    assert "4321 views, below min_views 100000" in below_min.reason
+
+    ad = _outcome(s, AD)
+    assert ad.outcome == "ad" and ad.details["views"] == 3_000_000
+    assert ad.details["url"].endswith(AD) and ad.details["source"] == "https://www.tiktok.com/tag/dance"
 
     foreign = _outcome(s, FOREIGN)
     assert foreign.outcome == "not_korean"
@@ -108,6 +134,32 @@ def test_every_outcome_of_a_published_day(day, archived):
     assert unseen.outcomes == [] and unseen.exit_code == 1 and "min_views" in unseen.note
 
 
+@pytest.mark.parametrize("archived", [False, True], ids=["run-in-progress", "archived"])
+def test_a_reupload_of_a_video_published_in_the_last_7_days_is_shown_as_such(day, archived):
+    s, layout = day
+    if archived:
+        archive_and_cleanup(s, DAY)
+    yesterday = read_json(DayLayout(s.data_root, PREVIOUS).top10_json("dance"))
+    original = {e["url"].rsplit("/", 1)[1]: e for e in yesterday}[ORIGINAL]
+    reupload = explain(s, REUPLOAD, DAY)
+    (outcome,) = reupload.outcomes
+    matched = outcome.details["reupload_of"]
+    assert (matched["day"], matched["id"], matched["category"]) == (PREVIOUS.isoformat(), ORIGINAL, "dance")
+    assert (matched["url"], matched["rank"]) == (original["url"], 2)
+    assert (f"re-upload of {ORIGINAL} published on {PREVIOUS.isoformat()} in dance at rank 2 ({original['url']})"
+            in format_text(reupload))
+    # a video with no history match says nothing of the kind
+    assert "reupload_of" not in _outcome(s, KEPT).details
+
+
+def test_a_day_crawled_before_dropped_items_were_kept_says_so(day):
+    s, layout = day
+    layout.raw_dropped("dance").unlink()
+    unseen = explain(s, BELOW_MIN, DAY)
+    assert unseen.exit_code == 1 and unseen.outcomes == []
+    assert "dance kept only counts of what its crawl dropped" in unseen.note
+
+
 def test_cli_takes_a_url_prints_json_and_exits_by_outcome(day, capsys):
     s, layout = day
     archive_and_cleanup(s, DAY)
@@ -124,6 +176,12 @@ def test_cli_takes_a_url_prints_json_and_exits_by_outcome(day, capsys):
 
     assert top10(["explain", UNSEEN, "--day", DAY.isoformat(), "--data-root", root]) == 1
     assert "not seen" in capsys.readouterr().out
+
+    # the crawl's dropped items come from the archive too (archive_and_cleanup carries dropped.jsonl)
+    assert top10(["explain", BELOW_MIN, "--day", DAY.isoformat(), "--json", "--data-root", root]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["data"] == "archive"
+    assert [(o["outcome"], o["details"]["min_views"]) for o in answer["outcomes"]] == [("below_min_views", MIN_VIEWS)]
     assert top10(["explain", KEPT, "--day", "2026-11-01", "--data-root", root]) == 1  # a day that never ran
 
 

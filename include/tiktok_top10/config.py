@@ -6,6 +6,7 @@ passes them down explicitly.  Nothing here reads the wall clock: dates come from
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ SOURCES = ("demo", "tiktok")
 TIKTOK_BASE_URL = "https://www.tiktok.com"
 DEFAULT_DEMO_URL = "http://127.0.0.1:8765"
 BACKBONES = ("auto", "resnet50", "efficientnet-lite0")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")  # the dedup backbone's arithmetic (dedup/precision.py)
 DETECTORS = ("auto", "lingua", "google")
 
 
@@ -38,6 +40,19 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 LANGUAGE_FALLBACKS = ("", "lingua")
 # Settings fields that ``extra`` (deprecated) may still set.
 LEGACY_EXTRA_KEYS = ("language_fallback", "use_text_language", "google_endpoint")
+
+
+LATE_AFTER_OFF = "off"
+
+
+def parse_late_after(value: str) -> dt.time | None:
+    """``"13:00"`` -> 13:00; None for ``"off"`` or anything that is not a 24-hour ``HH:MM``."""
+    hours, sep, minutes = value.strip().partition(":")
+    if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+        return None
+    if not (0 <= int(hours) < 24 and 0 <= int(minutes) < 60):
+        return None
+    return dt.time(int(hours), int(minutes))
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -63,6 +78,7 @@ class Settings:
     retention_days: int = 3
     backbone: str = "auto"
     dedup_threshold: float | None = None  # None: the backbone's calibrated threshold
+    precision: str = "auto"  # auto: int8 / bf16 / fp32 by the CPU's features and the int8 fidelity gate
     models_dir: Path = PROJECT_ROOT / "models"
     detector: str = "auto"
     chromium_path: str = "/usr/bin/chromium"
@@ -88,6 +104,10 @@ class Settings:
     # RegionMismatch (a US IP yields a US chart), unless allow_other_region.
     expected_region: str = "KR"
     allow_other_region: bool = False
+    # Alerts (README, "Alerts"): the Airflow connection (conn_type apprise) alerts go through; none defined = no
+    # alerts, no error.  late_after: Asia/Seoul time of day by which the day must be complete ("HH:MM", "off").
+    alert_connection: str = "tiktok_top10_alerts"
+    late_after: str = "13:00"
 
     def __post_init__(self) -> None:
         # ``extra`` used to carry these knobs untyped; an older caller's dict still lands in the typed field.
@@ -111,6 +131,7 @@ class Settings:
             retention_days=int(_env("TIKTOK_TOP10_RETENTION_DAYS", str(base.retention_days))),
             backbone=_env("TIKTOK_TOP10_BACKBONE", base.backbone),
             dedup_threshold=_env_float("TIKTOK_TOP10_DEDUP_THRESHOLD"),
+            precision=_env("TIKTOK_TOP10_PRECISION", base.precision).strip().lower(),
             models_dir=Path(_env("TIKTOK_TOP10_MODELS_DIR", str(base.models_dir))).resolve(),
             detector=_env("TIKTOK_TOP10_DETECTOR", base.detector),
             chromium_path=_env("TIKTOK_TOP10_CHROMIUM", base.chromium_path),
@@ -127,6 +148,8 @@ class Settings:
             allow_other_region=(
                 _env("TIKTOK_TOP10_ALLOW_OTHER_REGION", "0").strip().lower() in {"1", "true", "yes", "on"}
             ),
+            alert_connection=_env("TIKTOK_TOP10_ALERT_CONNECTION", base.alert_connection).strip(),
+            late_after=_env("TIKTOK_TOP10_LATE_AFTER", base.late_after).strip().lower(),
         )
         legacy_proxy = _env("TIKTOK_TOP10_CRAWL_PROXY", "")  # earlier releases' single URL, credentials inside
         if legacy_proxy and not settings.proxy_server:
@@ -160,6 +183,8 @@ class Settings:
             raise ValueError(f"retention_days must be >= 0, got {self.retention_days}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {self.detector!r}")
         if self.language_fallback not in LANGUAGE_FALLBACKS:
@@ -168,6 +193,8 @@ class Settings:
             raise ValueError(
                 f"expected_region must be a two-letter region code such as 'KR', got {self.expected_region!r}"
             )
+        if self.late_after != LATE_AFTER_OFF and parse_late_after(self.late_after) is None:
+            raise ValueError(f"late_after must be HH:MM (Asia/Seoul) or {LATE_AFTER_OFF!r}, got {self.late_after!r}")
         if self.proxy_server or self.proxy_username:
             from .crawl.session import proxy_settings  # lazy: config must stay importable on its own
 

@@ -1,14 +1,18 @@
 """``top10 explain VIDEO --day DAY [--json]``: why a video is (or is not) in a day's Top-10.
 
 For each category where the day saw the video, the outcome and its reason, read from what the run left:
-the published app files, the manifest, and the crawl, dedup and language files — in the day's folder while the
-run is in progress, in ``residual_archive/<day>/`` after ``archive_and_cleanup`` moved them there.
+the published app files, the manifest, and the crawl (kept and dropped items), dedup and language files — in the
+day's folder while the run is in progress, in ``residual_archive/<day>/`` after ``archive_and_cleanup`` moved
+them there.
 
-Outcomes: ``published`` (rank, previous rank), ``duplicate`` (the kept video and the evidence the dedup row
-carries: cosine similarity, history match), ``cover_failed`` (the download or decode reason), ``not_korean``
-(language, confidence, basis, detector, rule), ``not_in_top_n`` (its position among the category's eligible
-videos), ``skipped`` (any other dedup skip reason).  The crawl keeps counts only of the items it drops (below
-``min_views``, ads), not the items, so a video dropped there is "not seen".
+Outcomes: ``published`` (rank, previous rank), ``below_min_views`` (its views and the threshold) and ``ad`` (the
+crawl dropped it: ``raw/dropped.jsonl``), ``duplicate`` (the kept video and the evidence the dedup row carries:
+cosine similarity, keypoint inliers, pixel agreement and how the two were joined), ``cover_failed`` (the download
+or decode reason), ``not_korean`` (language, confidence, basis, detector, rule), ``not_in_top_n`` (its position
+among the category's eligible videos), ``skipped`` (any other dedup skip reason).  Any of them can add
+``reupload_of``: the dedup memory matched the video to one published in the last 7 days under another id (that
+day, category, id, URL and rank).  A day crawled before ``dropped.jsonl`` existed has only counts of what the
+crawl dropped: a video dropped there is "not seen", and the note says so.
 
 Exit status: 0 found, 1 the day never saw it, 2 bad arguments, 3 the day's archive has expired (and the video
 is not in a published file, the only part of a day kept for good).
@@ -47,7 +51,8 @@ def video_id_of(value: str) -> str:
 @dataclass
 class Outcome:
     category: str
-    outcome: str  # published | duplicate | cover_failed | not_korean | not_in_top_n | skipped
+    # published | below_min_views | ad | duplicate | cover_failed | not_korean | not_in_top_n | skipped
+    outcome: str
     reason: str
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -93,6 +98,19 @@ class _DayFiles:
             return self.layout.raw_dir(category) / thumb
         return self.layout.archive_dir / category / "thumbnails" / Path(thumb).name
 
+    def dropped(self, category: str) -> dict[str, dict] | None:
+        """The crawl's dropped items by id; None when the day has no record of them (crawled before they were
+        kept, or the archive has expired)."""
+        if self.where == "day":
+            path = self.layout.raw_dropped(category)
+        elif self.where == "archive":
+            path = self.layout.archive_dir / category / "dropped.jsonl"
+        else:
+            return None
+        if not path.is_file():
+            return None
+        return {str(row.get("id")): row for row in read_jsonl(path)}
+
     def work(self, name: str) -> list[dict]:
         folder = self.layout.work_dir if self.where == "day" else self.layout.archive_dir / "work"
         path = folder / name
@@ -124,9 +142,53 @@ def _rank_key(row: dict) -> tuple:
     return (-int(row.get("views") or 0), -int(row.get("likes") or 0), int(row["id"]))
 
 
-def _history(row: dict | None) -> dict[str, Any]:
+def _history(layout: DayLayout, row: dict | None) -> dict[str, Any]:
+    """``{"reupload_of": ...}`` when dedup matched the video to one published on an earlier day (within the dedup
+    memory's 7 days) under another id: that day, key, id, similarity and second look, plus the category, URL and
+    rank it was published at (read from that day's app file, which is kept for good)."""
     matched = (row or {}).get("matched_history")
-    return {"reupload_of": matched} if isinstance(matched, dict) else {}
+    if not isinstance(matched, dict):
+        return {}
+    matched = dict(matched)
+    category, _, video = str(matched.get("key") or "").partition("/")
+    matched.setdefault("id", video or None)
+    matched["category"] = category or None
+    try:
+        past = DayLayout(layout.root, dt.datetime.strptime(str(matched.get("day")), DATE_FORMAT).date())
+    except ValueError:
+        return {"reupload_of": matched}
+    for position, entry in enumerate(_published(past, category) if category in CATEGORIES else [], 1):
+        if _entry_id(entry) == str(matched.get("id")):
+            matched["url"] = entry["url"]
+            matched["rank"] = entry.get("rank") if isinstance(entry.get("rank"), int) else position
+            break
+    return {"reupload_of": matched}
+
+
+def _duplicate_evidence(row: dict) -> str:
+    """The dedup row's evidence in words: what joined the two, and the second look's numbers."""
+    looks = []
+    if row.get("similarity") is not None:
+        looks.append(f"cosine {row['similarity']}")
+    if row.get("inliers") is not None:
+        looks.append(f"{row['inliers']} inliers")
+    if row.get("agreement") is not None:
+        looks.append(f"{row['agreement']}% agreement")
+    how = {"same_id": "the same video id", "chain": f"joined through {row.get('via')}"}.get(row.get("matched_by"))
+    if how is None and not looks:
+        return "the same video id"  # rows written before the evidence fields: only a same-id match has no cosine
+    return ", ".join([how] * bool(how) + looks)
+
+
+def _dropped(category: str, record: dict, history: dict) -> Outcome:
+    """The crawl dropped the video: below ``min_views``, or an ad."""
+    details = {k: record.get(k) for k in ("id", "url", "author", "views", "source")}
+    if record.get("reason") == "ad":
+        return Outcome(category, "ad", f"an ad (isAd), dropped by the crawl; seen on {record.get('source')}",
+                       {**details, **history})
+    threshold = record.get("min_views")
+    return Outcome(category, "below_min_views", f"{record.get('views')} views, below min_views {threshold}; "
+                   "dropped by the crawl", {**details, "min_views": threshold, **history})
 
 
 def _cover_error(path: Path | None) -> str | None:
@@ -150,24 +212,26 @@ def _explain_category(files: _DayFiles, category: str, video: str, published: li
         if _entry_id(entry) == video:
             rank = entry.get("rank") if isinstance(entry.get("rank"), int) else position
             details = {"rank": rank, "previous_rank": entry.get("previousRank"), "id": entry.get("id"),
-                       "url": entry["url"], "views": entry.get("views"), **_history(dedup_row)}
+                       "url": entry["url"], "views": entry.get("views"), **_history(files.layout, dedup_row)}
             return Outcome(category, "published", f"rank {rank}", details)
     items = {str(row.get("id")): row for row in files.items(category)} if files.where != "expired" else {}
     item = items.get(video)
     if dedup_row is None and item is None:
-        return None
-    history = _history(dedup_row)
+        dropped = (files.dropped(category) or {}).get(video)
+        return _dropped(category, dropped, {}) if dropped is not None else None
+    history = _history(files.layout, dedup_row)
     status = (dedup_row or {}).get("status")
     if status == "duplicate":
         kept = dedup_row.get("duplicate_of")
         kept_category, _, kept_id = str(kept).partition("/")
         kept_rank = next((e.get("rank") or n for n, e in enumerate(_published(files.layout, kept_category), 1)
                           if _entry_id(e) == kept_id), None)
-        details = {"kept": kept, "kept_rank": kept_rank, "cosine": dedup_row.get("similarity"), **history}
-        evidence = f"cosine {dedup_row.get('similarity')}" if dedup_row.get("similarity") is not None else \
-            "the same video id"
+        details = {"kept": kept, "kept_rank": kept_rank, "cosine": dedup_row.get("similarity"),
+                   "inliers": dedup_row.get("inliers"), "agreement": dedup_row.get("agreement"),
+                   "matched_by": dedup_row.get("matched_by"), "via": dedup_row.get("via"), **history}
         fate = f"published at rank {kept_rank}" if kept_rank else "not published"
-        return Outcome(category, "duplicate", f"duplicate of {kept} ({evidence}), which is {fate}", details)
+        return Outcome(category, "duplicate",
+                       f"duplicate of {kept} ({_duplicate_evidence(dedup_row)}), which is {fate}", details)
     if status == "skipped":
         reason = str(dedup_row.get("reason") or "")
         if reason.startswith(("no thumbnail", "thumbnail")):
@@ -222,6 +286,7 @@ def explain(settings: Settings, video: str, day: dt.date) -> Explanation:
         if outcome:
             outcomes.append(outcome)
     name = day.strftime(DATE_FORMAT)
+    unrecorded = [c for c in categories if where in ("day", "archive") and files.dropped(c) is None]
     note = ""
     if where == "expired":
         note = (f"the residual archive of {name} has expired (kept {settings.retention_days} days): only the "
@@ -229,8 +294,12 @@ def explain(settings: Settings, video: str, day: dt.date) -> Explanation:
     elif where == "none":
         note = f"nothing recorded for {name} under {settings.data_root}"
     elif not outcomes:
-        note = (f"the day's crawl files do not hold video {video}; the crawl keeps only counts of what it drops "
-                f"(below min_views {manifest.get('min_views', settings.min_views)}, ads), not the items")
+        threshold = manifest.get("min_views", settings.min_views)
+        note = (f"the day's crawl files do not hold video {video}: neither among the kept items nor among those "
+                f"dropped (below min_views {threshold}, ads)")
+        if unrecorded:
+            note += (f"; {', '.join(unrecorded)} kept only counts of what its crawl dropped (no dropped.jsonl), so "
+                     "a video dropped there is not seen")
     return Explanation(video=video, day=name, data=where, outcomes=outcomes, note=note)
 
 
@@ -243,7 +312,11 @@ def format_text(explanation: Explanation) -> str:
             line += f" (previous rank {previous})" if previous else " (new in this category's chart)"
         matched = o.details.get("reupload_of")
         if matched:
-            line += f"; re-upload of {matched.get('id')} published on {matched.get('day')}"
+            where = f" in {matched['category']}" if matched.get("category") else ""
+            rank = f" at rank {matched['rank']}" if matched.get("rank") else ""
+            line += f"; re-upload of {matched.get('id')} published on {matched.get('day')}{where}{rank}"
+            if matched.get("url"):
+                line += f" ({matched['url']})"
         lines.append(line)
     if not explanation.outcomes:
         lines.append("  not seen in any category")

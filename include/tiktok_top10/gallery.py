@@ -360,3 +360,127 @@ def render_day_page(view: DayView, days: list[str], base: str) -> str:
 
 def render_empty_page(root: Path) -> str:
     return _templates().get_template("gallery/empty.html").render(title="Top-10", root=str(root))
+
+
+# --- day over day: one category's chart beside the previous published day's -----------------------------------
+
+
+def previous_published_day(root: Path, day: str, category: str) -> str | None:
+    """The day ``day``'s chart of ``category`` is compared with: the manifest's ``previous_day`` (what
+    ``previousRank`` was computed against) when it published the category, else the newest earlier published
+    day that did."""
+    root = Path(root)
+    parse_day_name(day)
+    check_category(category)
+    days = [d for d in list_published_days(root) if d < day and read_top10(root, d, category)]
+    try:
+        named = read_manifest(root, day).get("previous_day")
+    except ValueError:
+        named = None
+    if isinstance(named, str) and named in days:
+        return named
+    return days[0] if days else None
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    rank: int
+    item: dict[str, Any]
+    move: tuple[str, str] | None  # this day: the movement badge; the previous day: ("now", "→ 3") or ("out", "OUT")
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """One category on two published days, for the day-over-day page."""
+
+    day: str
+    category: str
+    previous_day: str | None
+    rows: list[CompareRow]
+    previous_rows: list[CompareRow]
+    entered: int  # this day's entries new in the chart
+    left: int  # the previous day's entries no longer in it
+
+
+def _rank_of(item: dict[str, Any], position: int) -> int:
+    rank = item.get("rank")
+    return rank if isinstance(rank, int) and not isinstance(rank, bool) else position
+
+
+def compare_category(root: Path, day: str, category: str) -> CompareView:
+    """``category`` on ``day`` beside its previous published day.  A previous entry's fate follows this day's
+    ``previousRank`` (so a re-upload under a new id, matched by the dedup memory, counts as staying); for a file
+    without ranks (app schema v1), the URL."""
+    root = Path(root)
+    parse_day_name(day)
+    check_category(category)
+    items = read_top10(root, day, category)
+    if not items:
+        raise NotPublished(f"{category} is not published for {day}")
+    previous_day = previous_published_day(root, day, category)
+    previous = read_top10(root, previous_day, category) if previous_day else []
+    ranked = [(_rank_of(item, n), item) for n, item in enumerate(items, 1)]
+    rows = [CompareRow(rank, item, movement(item)) for rank, item in ranked]
+    by_previous_rank: dict[int, int] = {}
+    with_ranks = all("previousRank" in item and (item["previousRank"] is None or (
+        isinstance(item["previousRank"], int) and not isinstance(item["previousRank"], bool))) for _, item in ranked)
+    try:
+        manifest_previous = read_manifest(root, day).get("previous_day")
+    except ValueError:
+        manifest_previous = None
+    if with_ranks and manifest_previous == previous_day:
+        for rank, item in ranked:
+            if isinstance(item.get("previousRank"), int):
+                by_previous_rank.setdefault(item["previousRank"], rank)
+    else:  # v1 files, or a previous day other than the one previousRank refers to: match by URL
+        now_by_url = {item.get("url"): rank for rank, item in ranked}
+        for n, item in enumerate(previous, 1):
+            if item.get("url") in now_by_url:
+                by_previous_rank.setdefault(_rank_of(item, n), now_by_url[item.get("url")])
+    previous_rows = []
+    for n, item in enumerate(previous, 1):
+        rank = _rank_of(item, n)
+        now = by_previous_rank.get(rank)
+        previous_rows.append(CompareRow(rank, item, ("now", f"→ {now}") if now else ("out", "OUT")))
+    entered = sum(1 for row in rows if row.move and row.move[0] == "new") if previous_day else len(rows)
+    left = sum(1 for row in previous_rows if row.move and row.move[0] == "out")
+    return CompareView(day, category, previous_day, rows, previous_rows, entered, left)
+
+
+def render_compare_page(view: CompareView, base: str) -> str:
+    return _templates().get_template("gallery/compare.html").render(
+        title=f"Top-10 · {view.category} · {view.day} vs {view.previous_day or 'no previous day'}", view=view,
+        base=base)
+
+
+# --- "Why (not) in the Top-10?": the answer of `top10 explain` --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExplainAnswer:
+    """What ``top10 explain VIDEO --day DAY --json`` prints (``json``), its text form and exit status."""
+
+    json: dict[str, Any]
+    text: str
+    exit_code: int
+
+
+def explain_answer(settings: Any, video: str, day: str) -> ExplainAnswer:
+    """Ask :func:`tiktok_top10.explain.explain` (the CLI's own function) about ``video`` (id or TikTok URL) on
+    ``day``; malformed arguments are :class:`UnsafePath` (the CLI's exit status 2)."""
+    from . import explain
+
+    try:
+        video_id = explain.video_id_of(video or "")
+    except ValueError as exc:
+        raise UnsafePath(str(exc)) from exc
+    result = explain.explain(settings, video_id, parse_day_name(day))
+    return ExplainAnswer({**result.to_json(), "exit_code": result.exit_code}, explain.format_text(result),
+                         result.exit_code)
+
+
+def render_explain_page(base: str, days: list[str], video: str, day: str | None, answer: ExplainAnswer | None,
+                        error: str | None = None) -> str:
+    return _templates().get_template("gallery/explain.html").render(
+        title="Why (not) in the Top-10?" + (f" · {video}" if video else ""), base=base, days=days, video=video,
+        day=day, answer=answer, error=error)

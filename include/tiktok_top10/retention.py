@@ -107,7 +107,7 @@ def archive_day(settings: Settings, day: dt.date, inputs: ArchiveInputs) -> dict
                 if src and src.is_file() and not src.is_symlink() and is_within(src, root):
                     shutil.copy2(src, target / "thumbnails" / src.name)
             atomic_write_jsonl(target / "items.jsonl", sorted(rows, key=lambda r: str(r.get("id"))))
-            for extra in ("crawl_summary.json", "failures"):
+            for extra in ("crawl_summary.json", "dropped.jsonl", "failures"):  # dropped.jsonl: for top10 explain
                 if (raw / extra).exists():
                     (shutil.copytree if (raw / extra).is_dir() else shutil.copy2)(raw / extra, target / extra)
             counts[category] = len(rows)

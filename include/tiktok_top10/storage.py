@@ -3,6 +3,7 @@
 Layout (``<date>`` is the run's logical date in Asia/Seoul, ``YYYY-MM-DD``)::
 
     <root>/<date>/<category>/raw/items.jsonl           crawl output (every kept item, one JSON object a line)
+    <root>/<date>/<category>/raw/dropped.jsonl         items the crawl dropped (below min_views, ads), with reason
     <root>/<date>/<category>/raw/thumbnails/<id>.jpg    covers as downloaded, named by video id only
     <root>/<date>/<category>/raw/failures/              screenshot + HTML of a blocked page
     <root>/<date>/work/dedup.jsonl                      every item with its duplicate verdict
@@ -72,6 +73,10 @@ class DayLayout:
 
     def raw_items(self, category: str) -> Path:
         return self.raw_dir(category) / "items.jsonl"
+
+    def raw_dropped(self, category: str) -> Path:
+        """The items the crawl saw and dropped (below ``min_views``, ads), one small record a line."""
+        return self.raw_dir(category) / "dropped.jsonl"
 
     def raw_thumbnails(self, category: str) -> Path:
         return self.raw_dir(category) / "thumbnails"

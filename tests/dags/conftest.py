@@ -25,10 +25,19 @@ def airflow_db():
 
 
 @pytest.fixture(scope="module")
-def top10_dag(airflow_db):
+def top10_dag(airflow_db, request):
     """The DAG parsed afresh for each test module: ``dag.test(run_conf=...)`` runs tasks in-process, and the
     SDK's params merge writes the conf into the DAG's own Param objects, so one module's conf would otherwise
-    become the next module's defaults.  (A deepcopy is no way out: it loses the mapped operators' methods.)"""
+    become the next module's defaults.  (A deepcopy is no way out: it loses the mapped operators' methods.)
+
+    Without its deadline alerts (``TIKTOK_TOP10_LATE_AFTER=off`` for the whole module: ``dag.test()`` parses the
+    DAG folder again) unless the module sets ``KEEP_DEADLINE_ALERTS = True``: Airflow 3.3.2's ``dag.test()``
+    crashes at the end of a successful run of a DAG with deadline alerts (tiktok_top10.alerts,
+    ``late_day_deadline_intervals``)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(REPO / "dags")).dags["tiktok_top10"]
+    patch = pytest.MonkeyPatch()
+    if not getattr(request.module, "KEEP_DEADLINE_ALERTS", False):
+        patch.setenv("TIKTOK_TOP10_LATE_AFTER", "off")
+    yield DagBag(dag_folder=str(REPO / "dags")).dags["tiktok_top10"]
+    patch.undo()

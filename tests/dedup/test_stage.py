@@ -17,7 +17,8 @@ from tiktok_top10.storage import DayLayout, atomic_write_json, atomic_write_json
 
 DAY1 = dt.date(2026, 1, 10)
 DAY2 = dt.date(2026, 1, 11)
-ROW_KEYS = {"key", "category", "id", "status", "duplicate_of", "similarity", "reason", "matched_history"}
+ROW_KEYS = {"key", "category", "id", "status", "duplicate_of", "similarity", "reason", "matched_history",
+            "inliers", "agreement", "matched_by", "via"}
 
 
 def _item(category, vid, views, likes, thumbnail=True, error=None):
@@ -89,6 +90,21 @@ def test_keep_most_viewed_and_tie_breaks(day1):
     assert rows["food/600"]["status"] == "kept" and rows["food/601"]["duplicate_of"] == "food/600"
 
 
+def test_duplicates_carry_the_evidence_of_the_pair_with_the_kept_item(day1):
+    rows = {r["key"]: r for r in read_jsonl(day1[2])}
+    summary = read_json(day1[1].work_dir / "dedup_summary.json")
+    for key, kept, how in (("main/100", "dance/200", "cover"), ("food/601", "food/600", "cover"),
+                           ("dance/300", "main/300", "same_id")):
+        row = rows[key]
+        assert (row["duplicate_of"], row["matched_by"], row["via"]) == (kept, how, None), row
+        # the second look that verified the pair (verify.py): at least the calibrated rule
+        assert row["similarity"] >= summary["threshold"]
+        assert row["inliers"] >= summary["min_inliers"] and row["agreement"] >= summary["min_agreement"], row
+    # a kept or skipped row has no pair to show
+    for key in ("dance/200", "main/300", "food/600", "main/400", "main/500"):
+        assert (rows[key]["inliers"], rows[key]["agreement"], rows[key]["matched_by"]) == (None, None, None)
+
+
 def test_skips_have_reasons(day1):
     rows = {r["key"]: r for r in read_jsonl(day1[2])}
     assert rows["main/400"]["status"] == "skipped" and "http 403" in rows["main/400"]["reason"]
@@ -135,6 +151,8 @@ def test_next_day_matches_published_history(day1, lite_fingerprinter):
     rows = {r["key"]: r for r in read_jsonl(layout2.work_dir / "dedup.jsonl")}
     match = rows["main/700"]["matched_history"]
     assert match["key"] == "dance/200" and match["day"] == "2026-01-10" and match["similarity"] > 0.5
+    dedup_rule = read_json(layout1.work_dir / "dedup_summary.json")
+    assert match["inliers"] >= dedup_rule["min_inliers"] and match["agreement"] >= dedup_rule["min_agreement"]
     assert rows["main/300"]["matched_history"] is None  # the same id again is not a re-upload
     assert rows["main/800"]["matched_history"] is None
     summary = read_json(layout2.work_dir / "dedup_summary.json")

@@ -29,6 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 COMPLETE_DAY = "2026-01-10"
 PARTIAL_DAY = "2026-01-09"
+# The day after COMPLETE_DAY, partial (main and dance), app schema v2: rank and previousRank against COMPLETE_DAY,
+# and a residual archive that `top10 explain` reads.  Partial, so latest.json still names COMPLETE_DAY.
+NEXT_DAY = "2026-01-11"
 PNG_COVER = ("food", 3)  # published with a .jpg name but PNG bytes, as some real covers are
 ADMIN_USER, ADMIN_PASSWORD = "admin", "gallery-test-password"
 
@@ -89,6 +92,78 @@ def write_day(root: Path, day: str, categories: tuple[str, ...], status: str) ->
     (day_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
 
 
+def complete_day_url(category: str, rank: int) -> str:
+    """The URL ``write_day`` gives COMPLETE_DAY's ``category`` entry at ``rank``."""
+    ci = CATEGORIES.index(category)
+    return f"https://www.tiktok.com/@creator_{ci}{rank}/video/{7400000000000000000 + ci * 100 + rank}"
+
+
+# NEXT_DAY's charts: (previous rank on COMPLETE_DAY or None, how it came back): "same" = the same URL, "reupload"
+# = a new id and URL that the dedup memory matched to that video, None = new in the chart.
+NEXT_CHARTS: dict[str, list[tuple[int | None, str | None]]] = {
+    "main": [(3, "same"), (None, None), (1, "same"), (2, "reupload"), (5, "same")] + [(None, None)] * 5,
+    "dance": [(4, "same")] + [(None, None)] * 9,
+}
+NEXT_DUPLICATE = "7410000000000000099"  # main: a duplicate of NEXT_DAY's main #1, not published
+NEXT_FOREIGN = "7410000000000000098"  # dance: judged Japanese, not published
+UNSEEN_VIDEO = "7999999999999999999"
+
+
+def next_day_video(category: str, rank: int) -> str:
+    return str(7410000000000000000 + CATEGORIES.index(category) * 100 + rank)
+
+
+def write_next_day(root: Path) -> None:
+    """NEXT_DAY as publish and archive_and_cleanup leave it (the fields explain reads)."""
+    day_dir = root / NEXT_DAY
+    dedup_rows, language_rows = [], []
+    for category, chart in NEXT_CHARTS.items():
+        top10 = day_dir / category / "top10"
+        (top10 / "thumbnails").mkdir(parents=True)
+        entries = []
+        for rank, (previous, how) in enumerate(chart, 1):
+            name = f"{category}{rank:02d}"
+            (top10 / "thumbnails" / f"{name}.jpg").write_bytes(cover_bytes(category, previous or rank + 20))
+            url = complete_day_url(category, previous) if how == "same" else \
+                f"https://www.tiktok.com/@next_{category}{rank}/video/{next_day_video(category, rank)}"
+            entries.append({"id": name, "title": f"{category} 다음 날 {rank}", "author": f"next_{category}{rank}",
+                            "views": 9_000_000 - rank * 300_000, "likes": 300_000 - rank * 1000, "category": category,
+                            "url": url, "imageFile": f"thumbnails/{name}.jpg", "rank": rank, "previousRank": previous})
+            video = url.rsplit("/", 1)[1]
+            history = None
+            if how == "reupload":
+                original = complete_day_url(category, previous).rsplit("/", 1)[1]
+                history = {"day": COMPLETE_DAY, "key": f"{category}/{original}", "id": original, "similarity": 0.9731}
+            dedup_rows.append({"key": f"{category}/{video}", "category": category, "id": video, "status": "kept",
+                               "duplicate_of": None, "similarity": None, "reason": None, "matched_history": history})
+            language_rows.append({"key": f"{category}/{video}", "category": category, "id": video, "korean": True,
+                                  "language": "ko", "confidence": 0.99, "basis": "title", "detector": "lingua"})
+        (top10 / f"{category}_top10.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    kept_main = "main/" + complete_day_url("main", 3).rsplit("/", 1)[1]  # NEXT_DAY's main #1
+    dedup_rows.append({"key": f"main/{NEXT_DUPLICATE}", "category": "main", "id": NEXT_DUPLICATE,
+                       "status": "duplicate", "duplicate_of": kept_main, "similarity": 0.9412, "reason": None,
+                       "matched_history": None})
+    dedup_rows.append({"key": f"dance/{NEXT_FOREIGN}", "category": "dance", "id": NEXT_FOREIGN, "status": "kept",
+                       "duplicate_of": None, "similarity": None, "reason": None, "matched_history": None})
+    language_rows.append({"key": f"dance/{NEXT_FOREIGN}", "category": "dance", "id": NEXT_FOREIGN, "korean": False,
+                          "language": "ja", "confidence": 0.97, "basis": "title", "detector": "lingua"})
+    archive = root / "residual_archive" / NEXT_DAY
+    (archive / "work").mkdir(parents=True)
+    for name, rows in (("dedup.jsonl", dedup_rows), ("language.jsonl", language_rows)):
+        (archive / "work" / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    for category, video, views in (("main", NEXT_DUPLICATE, 2_500_000), ("dance", NEXT_FOREIGN, 4_000_000)):
+        (archive / category).mkdir()
+        row = {"id": video, "category": category, "title": "今日のランチ", "author_nickname": "さくら",
+               "author_unique_id": "sakura_jp", "views": views, "likes": views // 20,
+               "url": f"https://www.tiktok.com/@sakura_jp/video/{video}", "thumbnail": None,
+               "archive_reason": "duplicate" if category == "main" else "not_korean"}
+        (archive / category / "items.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n")
+    manifest = {"day": NEXT_DAY, "status": "partial", "source": "demo", "categories": list(CATEGORIES),
+                "top_n": 10, "app_schema": "top10.v2", "previous_day": COMPLETE_DAY,
+                "stages": {"publish": {c: {"published": 10} for c in NEXT_CHARTS}}}
+    (day_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+
+
 @pytest.fixture(scope="session")
 def published_root(tmp_path_factory) -> Path:
     """Two published days (complete + partial), latest.json, and traps: a secret outside the root and a
@@ -97,6 +172,7 @@ def published_root(tmp_path_factory) -> Path:
     root = base / "data"
     write_day(root, COMPLETE_DAY, CATEGORIES, "complete")
     write_day(root, PARTIAL_DAY, ("main", "dance"), "partial")
+    write_next_day(root)
     (root / "latest.json").write_text(json.dumps({"day": COMPLETE_DAY}), encoding="utf-8")
     (root / PARTIAL_DAY / "work").mkdir()
     (root / PARTIAL_DAY / "work" / "dedup.jsonl").write_text("{}\n")  # never served, never zipped

@@ -1,5 +1,6 @@
 """The gallery in real Chromium: sign in through Airflow's login page, open "Top-10" from the navigation, see
-5×10 covers actually decoded by the browser, download the day's zip, and save screenshots to ``build/``."""
+5×10 covers actually decoded by the browser, download the day's zip; on a day with ranks, see the movement badges,
+ask "Why (not) in the Top-10?" and open a category's day-over-day page.  Screenshots go to ``build/``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from tiktok_top10.config import CATEGORIES
 
-from .conftest import COMPLETE_DAY, REPO
+from .conftest import COMPLETE_DAY, NEXT_DAY, NEXT_DUPLICATE, REPO
 
 pytestmark = [pytest.mark.browser, pytest.mark.airflow]
 CHROMIUM = "/usr/bin/chromium"
@@ -96,5 +97,59 @@ def test_gallery_without_session_lands_on_login(browser, api_server):
         page.goto(f"{api_server.base_url}/top10-gallery/")
         page.wait_for_url("**/auth/login**", timeout=30_000)
         assert page.locator("input[name='password']").is_visible()
+    finally:
+        context.close()
+
+
+ALL_IMAGES_DECODED = "[...document.querySelectorAll('img')].every(i => i.complete && i.naturalWidth > 0)"
+
+
+def test_movement_badges_search_and_day_over_day_in_chromium(browser, api_server, published_root):
+    from tiktok_top10 import gallery
+    from tiktok_top10.config import Settings
+
+    BUILD.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    try:
+        sign_in(page, api_server)
+        page.goto(f"{api_server.base_url}/top10-gallery/?day={NEXT_DAY}")
+        page.wait_for_function(ALL_IMAGES_DECODED, timeout=30_000)
+        main = page.locator(".grid[data-category='main'] .card")
+        assert main.count() == 10
+        assert page.locator(".grid[data-category='main'] .move").all_inner_texts()[:5] == ["▲2", "NEW", "▼2", "▼2", "–"]
+        # each kind in its own colour, drawn over the cover's top right corner
+        for kind, colour in (("up", "rgb(198, 40, 40)"), ("down", "rgb(21, 101, 192)"), ("new", "rgb(46, 125, 50)")):
+            badge = page.locator(f".grid .move.{kind}").first
+            assert badge.is_visible()
+            assert badge.evaluate("e => getComputedStyle(e).backgroundColor") == colour
+        card, badge = main.first.bounding_box(), main.first.locator(".move").bounding_box()
+        assert card["x"] + card["width"] / 2 < badge["x"] and badge["x"] + badge["width"] <= card["x"] + card["width"]
+        assert card["y"] <= badge["y"] < card["y"] + 30
+        page.screenshot(path=str(BUILD / "gallery-badges.png"))
+
+        # the search box: the same answer as `top10 explain VIDEO --day DAY`
+        page.locator("#explain-video").fill(NEXT_DUPLICATE)
+        page.locator("#explain-search button[type=submit]").click()
+        page.wait_for_url("**/explain?**", timeout=30_000)
+        answer = page.locator("#explain-answer")
+        answer.wait_for(timeout=30_000)
+        expected = gallery.explain_answer(Settings(data_root=published_root), NEXT_DUPLICATE, NEXT_DAY)
+        assert answer.get_attribute("data-exit-code") == "0"
+        assert page.locator("#explain-text").inner_text() == expected.text
+        assert page.locator("table.outcomes .outcome").all_inner_texts() == ["duplicate"]
+        page.screenshot(path=str(BUILD / "gallery-explain.png"))
+
+        # a category's day over day, from its link on the day page
+        page.goto(f"{api_server.base_url}/top10-gallery/?day={NEXT_DAY}")
+        page.locator("#cat-main a.compare-link").click()
+        page.wait_for_url(f"**/compare/{NEXT_DAY}/main", timeout=30_000)
+        page.wait_for_function(ALL_IMAGES_DECODED, timeout=30_000)
+        assert page.locator("#previous-day .row").count() == page.locator("#this-day .row").count() == 10
+        assert page.locator("#previous-day .move").all_inner_texts()[:5] == ["→ 3", "→ 4", "→ 1", "OUT", "→ 5"]
+        assert page.locator("#this-day .move").all_inner_texts()[:3] == ["▲2", "NEW", "▼2"]
+        before, now = page.locator("#previous-day").bounding_box(), page.locator("#this-day").bounding_box()
+        assert before["x"] + before["width"] <= now["x"], "the two days side by side"
+        page.screenshot(path=str(BUILD / "gallery-compare.png"), full_page=True)
     finally:
         context.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -12,11 +13,20 @@ import pytest
 from tiktok_top10 import gallery
 from tiktok_top10.config import CATEGORIES
 
-from .conftest import COMPLETE_DAY, PARTIAL_DAY, PNG_COVER
+from .conftest import (
+    COMPLETE_DAY,
+    NEXT_DAY,
+    NEXT_DUPLICATE,
+    NEXT_FOREIGN,
+    PARTIAL_DAY,
+    PNG_COVER,
+    UNSEEN_VIDEO,
+    complete_day_url,
+)
 
 
 def test_published_days_newest_first_ignoring_symlinked_day_outside_root(published_root):
-    assert gallery.list_published_days(published_root) == [COMPLETE_DAY, PARTIAL_DAY]
+    assert gallery.list_published_days(published_root) == [NEXT_DAY, COMPLETE_DAY, PARTIAL_DAY]
 
 
 def test_latest_follows_latest_json_then_falls_back_to_newest(published_root, tmp_path):
@@ -160,3 +170,75 @@ def test_cards_show_rank_movement_from_schema_v2_fields(published_root, tmp_path
     # files written before schema v2 carry no ranks: no badge rather than a wrong "NEW"
     assert page.count('<span class="move ') == 10
     assert gallery.movement({"rank": 2}) is None and gallery.movement({"rank": 2, "previousRank": 5}) == ("up", "▲3")
+
+
+# --- movement, day over day, "why (not) in the Top-10?" -----------------------------------------------------------
+
+
+def test_day_page_shows_movement_badges_the_search_box_and_day_over_day_links(published_root):
+    html = gallery.render_day_page(gallery.load_day(published_root, NEXT_DAY),
+                                   gallery.list_published_days(published_root), "/top10-gallery")
+    badges = re.findall(r'<span class="move (\w+)"[^>]*>([^<]+)</span>', html)
+    assert badges[:5] == [("up", "▲2"), ("new", "NEW"), ("down", "▼2"), ("down", "▼2"), ("same", "–")]
+    assert badges[10:] == [("up", "▲3")] + [("new", "NEW")] * 9  # dance
+    assert 'action="/top10-gallery/explain"' in html and "Why (not) in the Top-10?" in html
+    assert f'<option value="{NEXT_DAY}" selected>' in html
+    assert f'href="/top10-gallery/compare/{NEXT_DAY}/main"' in html
+    # a v1 file (no rank/previousRank) has no badges, not "NEW" everywhere
+    v1 = gallery.render_day_page(gallery.load_day(published_root, COMPLETE_DAY), [COMPLETE_DAY], "")
+    assert 'class="move' not in v1
+
+
+def test_compare_follows_previous_rank_including_the_re_upload(published_root):
+    view = gallery.compare_category(published_root, NEXT_DAY, "main")
+    assert view.previous_day == COMPLETE_DAY  # the manifest's previous_day
+    assert [r.move[1] for r in view.rows] == ["▲2", "NEW", "▼2", "▼2", "–"] + ["NEW"] * 5
+    # COMPLETE_DAY's #2 left under its URL but came back re-uploaded at #4: it stayed, by previousRank
+    assert [r.move[1] for r in view.previous_rows] == ["→ 3", "→ 4", "→ 1", "OUT", "→ 5"] + ["OUT"] * 5
+    assert (view.entered, view.left) == (6, 6)
+    html = gallery.render_compare_page(view, "/g")
+    assert f"{COMPLETE_DAY} → {NEXT_DAY}: 6 new, 6 dropped out" in html
+    assert html.count('<li class="row before">') == 10 and html.count('<li class="row now">') == 10
+    assert f'src="/g/files/{COMPLETE_DAY}/main/thumbnails/main01.jpg"' in html
+    assert f'src="/g/files/{NEXT_DAY}/main/thumbnails/main01.jpg"' in html
+
+
+def test_compare_of_v1_files_matches_by_url_and_knows_a_first_day(published_root):
+    view = gallery.compare_category(published_root, COMPLETE_DAY, "main")
+    assert view.previous_day == PARTIAL_DAY  # no previous_day in the manifest: the newest earlier day with main
+    assert [r.move for r in view.previous_rows] == [("now", f"→ {n}") for n in range(1, 11)]
+    assert all(r.move is None for r in view.rows)  # v1: no badges
+    first = gallery.compare_category(published_root, PARTIAL_DAY, "dance")
+    assert first.previous_day is None and first.previous_rows == [] and first.entered == 10
+    assert "No earlier published day of dance" in gallery.render_compare_page(first, "")
+    with pytest.raises(gallery.NotPublished):
+        gallery.compare_category(published_root, NEXT_DAY, "food")
+    with pytest.raises(gallery.UnsafePath):
+        gallery.compare_category(published_root, NEXT_DAY, "../main")
+
+
+def test_explain_answer_is_the_clis_answer(published_root, capsys):
+    from tiktok_top10.cli import main as top10
+    from tiktok_top10.config import Settings
+
+    settings = Settings(data_root=published_root)
+    cases = {complete_day_url("main", 3): ("published", 0),  # NEXT_DAY main #1, its URL
+             NEXT_DUPLICATE: ("duplicate", 0),
+             NEXT_FOREIGN: ("not_korean", 0), UNSEEN_VIDEO: (None, 1)}
+    for video, (outcome, code) in cases.items():
+        answer = gallery.explain_answer(settings, video, NEXT_DAY)
+        assert answer.exit_code == code == answer.json["exit_code"]
+        assert [o["outcome"] for o in answer.json["outcomes"]] == ([outcome] if outcome else [])
+        capsys.readouterr()
+        assert top10(["explain", video, "--day", NEXT_DAY, "--json", "--data-root", str(published_root)]) == code
+        assert json.loads(capsys.readouterr().out) == {k: v for k, v in answer.json.items() if k != "exit_code"}
+        assert top10(["explain", video, "--day", NEXT_DAY, "--data-root", str(published_root)]) == code
+        assert capsys.readouterr().out.rstrip("\n") == answer.text
+    for video, day in (("not-a-video", NEXT_DAY), ("7410000000000000004", "2026-13-01"), ("", NEXT_DAY)):
+        with pytest.raises(gallery.UnsafePath):
+            gallery.explain_answer(settings, video, day)
+    html = gallery.render_explain_page("/g", [NEXT_DAY], NEXT_DUPLICATE, NEXT_DAY,
+                                       gallery.explain_answer(settings, NEXT_DUPLICATE, NEXT_DAY))
+    assert '<span class="outcome duplicate">duplicate</span>' in html and 'data-exit-code="0"' in html
+    assert "<script" not in gallery.render_explain_page("/g", [], "<script>alert(1)</script>", None, None, "bad")
+

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import io
+import json
+import os
+import subprocess
 import zipfile
 from urllib.parse import urlsplit
 
@@ -13,7 +16,17 @@ from PIL import Image
 
 from tiktok_top10.config import CATEGORIES
 
-from .conftest import COMPLETE_DAY, PARTIAL_DAY, PNG_COVER
+from .conftest import (
+    COMPLETE_DAY,
+    NEXT_DAY,
+    NEXT_DUPLICATE,
+    NEXT_FOREIGN,
+    PARTIAL_DAY,
+    PNG_COVER,
+    UNSEEN_VIDEO,
+    VENV_BIN,
+    complete_day_url,
+)
 
 pytestmark = pytest.mark.airflow
 PREFIX = "/top10-gallery"
@@ -37,7 +50,9 @@ def raw_get(api_server, path: str, token: str | None) -> int:
 
 
 @pytest.mark.parametrize("path", ["/", "/api/days", f"/files/{COMPLETE_DAY}/main/thumbnails/main01.jpg",
-                                  f"/download/{COMPLETE_DAY}.zip", f"/download/{COMPLETE_DAY}/main.zip"])
+                                  f"/download/{COMPLETE_DAY}.zip", f"/download/{COMPLETE_DAY}/main.zip",
+                                  f"/explain?video={NEXT_DUPLICATE}", f"/api/explain?video={NEXT_DUPLICATE}",
+                                  f"/compare/{NEXT_DAY}/main"])
 def test_unauthenticated_client_gets_401(api_server, path):
     resp = httpx.get(f"{api_server.base_url}{PREFIX}{path}")
     assert resp.status_code == 401
@@ -73,7 +88,8 @@ def test_plugin_registers_app_and_navigation_entry(client):
 
 
 def test_days_api_lists_published_days_with_latest(client):
-    assert client.get(f"{PREFIX}/api/days").json() == {"days": [COMPLETE_DAY, PARTIAL_DAY], "latest": COMPLETE_DAY}
+    assert client.get(f"{PREFIX}/api/days").json() == {"days": [NEXT_DAY, COMPLETE_DAY, PARTIAL_DAY],
+                                                       "latest": COMPLETE_DAY}
     day = client.get(f"{PREFIX}/api/days/{PARTIAL_DAY}").json()
     assert day["manifest"]["status"] == "partial" and list(day["top10"]) == ["main", "dance"]
     assert client.get(f"{PREFIX}/api/days/2020-01-01").status_code == 404
@@ -135,3 +151,45 @@ def test_paths_cannot_leave_the_published_folders(api_server, path):
     status = raw_get(api_server, path, token)
     assert status in (400, 404), f"{path} -> {status}"
     assert raw_get(api_server, f"{PREFIX}/files/{COMPLETE_DAY}/main/main_top10.json", token) == 200
+
+
+@pytest.mark.parametrize("video, outcome, code", [
+    (complete_day_url("main", 3), "published", 0),  # by URL: NEXT_DAY's main #1
+    ("7410000000000000004", "published", 0),  # the re-upload of COMPLETE_DAY's main #2
+    (NEXT_DUPLICATE, "duplicate", 0),
+    (NEXT_FOREIGN, "not_korean", 0),
+    (UNSEEN_VIDEO, None, 1),
+])
+def test_api_explain_answers_what_the_top10_explain_command_prints(client, published_root, video, outcome, code):
+    cli = subprocess.run([str(VENV_BIN / "top10"), "explain", video, "--day", NEXT_DAY, "--json"],
+                         env={**os.environ, "TIKTOK_TOP10_DATA_ROOT": str(published_root)},
+                         capture_output=True, text=True, timeout=120)
+    text = subprocess.run([str(VENV_BIN / "top10"), "explain", video, "--day", NEXT_DAY],
+                          env={**os.environ, "TIKTOK_TOP10_DATA_ROOT": str(published_root)},
+                          capture_output=True, text=True, timeout=120)
+    resp = client.get(f"{PREFIX}/api/explain", params={"video": video, "day": NEXT_DAY})
+    assert resp.status_code == 200
+    answer = resp.json()
+    assert answer.pop("exit_code") == cli.returncode == text.returncode == code
+    assert answer.pop("text") == text.stdout.rstrip("\n")
+    assert answer == json.loads(cli.stdout)
+    assert [o["outcome"] for o in answer["outcomes"]] == ([outcome] if outcome else [])
+
+
+def test_explain_and_day_over_day_pages(client):
+    bad = [client.get(f"{PREFIX}/api/explain", params={"video": "no-such-thing", "day": NEXT_DAY}),
+           client.get(f"{PREFIX}/api/explain", params={"video": NEXT_DUPLICATE, "day": "yesterday"}),
+           client.get(f"{PREFIX}/explain", params={"video": "no-such-thing"})]
+    assert [r.status_code for r in bad] == [400, 400, 400]
+    assert "not a TikTok video id or URL" in bad[0].json()["detail"]
+    # without a day: the latest published day (COMPLETE_DAY, which never saw the duplicate)
+    assert client.get(f"{PREFIX}/api/explain", params={"video": NEXT_DUPLICATE}).json()["day"] == COMPLETE_DAY
+    empty = client.get(f"{PREFIX}/explain")
+    assert empty.status_code == 200 and 'id="explain-search"' in empty.text and "explain-answer" not in empty.text
+    page = client.get(f"{PREFIX}/explain", params={"video": NEXT_DUPLICATE, "day": NEXT_DAY})
+    assert page.status_code == 200 and '<span class="outcome duplicate">duplicate</span>' in page.text
+    compare = client.get(f"{PREFIX}/compare/{NEXT_DAY}/main")
+    assert compare.status_code == 200 and f"{COMPLETE_DAY} → {NEXT_DAY}: 6 new, 6 dropped out" in compare.text
+    assert client.get(f"{PREFIX}/compare/{NEXT_DAY}/food").status_code == 404
+    assert client.get(f"{PREFIX}/compare/{NEXT_DAY}/cooking").status_code == 400
+    assert client.get(f"{PREFIX}/compare/2026-02-30/main").status_code == 400

@@ -3,7 +3,8 @@
 TikTok answers the page's scroll XHRs with several envelopes (``itemList``; search's ``item_list``; search's
 ``data: [{type, item}]`` with the item nested one level).  Counters come twice: ``stats`` rounded ints and
 ``statsV2`` exact strings; we prefer the exact ones (a ``statsV2`` value that is not digits falls back to
-``stats``).  Ads are skipped.  A malformed item never aborts a page: it is skipped and counted under a reason, so
+``stats``).  Ads are skipped, counted, and kept aside in ``ParseTally.ads`` (the crawl records them as
+dropped).  A malformed item never aborts a page: it is skipped and counted under a reason, so
 a changed field shows up in the summary instead of a crash.
 
 Photo posts (``imagePost``, often with an empty ``video``) are kept: their page is ``/@user/photo/<id>`` and
@@ -69,6 +70,9 @@ class ParseTally:
     skipped: Counter = field(default_factory=Counter)  # ads, non-video search entries
     responses: Counter = field(default_factory=Counter)  # feed, empty_body, bad_json, status_<code>
     normalised: Counter = field(default_factory=Counter)  # kept, but a field was cleaned: control_chars, ...
+    # the well-formed ads, by id (most views wins): the crawl writes them to dropped.jsonl for ``top10 explain``;
+    # their count is ``skipped["ad"]`` (every ad entry, repeats and malformed ones included)
+    ads: dict[str, VideoItem] = field(default_factory=dict)
 
 
 def clean_text(value: object, limit: int, field_name: str, normalised: Counter | None) -> str:
@@ -126,7 +130,8 @@ def read_envelope(payload: Any) -> Envelope:
 
 def unwrap_entry(entry: Any, *, wrapped: bool) -> tuple[dict | None, str | None]:
     """``(item, skip_reason)``: search entries nest the item under ``item``; ``type`` 1 is a video, other
-    types (users, hashtags, "people also searched") are not items at all."""
+    types (users, hashtags, "people also searched") are not items at all (``(None, reason)``).  An ad comes back
+    as ``(item, "ad")``: skipped, but the caller may record it."""
     if wrapped:
         if not isinstance(entry, dict):
             raise MalformedItem("not_an_object")
@@ -136,7 +141,7 @@ def unwrap_entry(entry: Any, *, wrapped: bool) -> tuple[dict | None, str | None]
     if not isinstance(entry, dict):
         raise MalformedItem("not_an_object")
     if entry.get("isAd") or entry.get("is_ad"):
-        return None, "ad"
+        return entry, "ad"
     return entry, None
 
 
@@ -295,11 +300,24 @@ def items_from_entries(entries: list[Any], *, wrapped: bool, category: str, sour
             raw, skip = unwrap_entry(entry, wrapped=wrapped)
             if skip:
                 tally.skipped[skip] += 1
+                if skip == "ad":
+                    _keep_ad(raw, category=category, source_url=source_url, tally=tally)
                 continue
             out.append(video_item(raw, category=category, source_url=source_url, normalised=tally.normalised))
         except MalformedItem as exc:
             tally.malformed[exc.reason] += 1
     return out
+
+
+def _keep_ad(raw: dict, *, category: str, source_url: str, tally: ParseTally) -> None:
+    """Keep a well-formed ad aside (most views wins); a malformed one stays a count in ``skipped["ad"]``."""
+    try:
+        ad = video_item(raw, category=category, source_url=source_url)
+    except MalformedItem:
+        return
+    held = tally.ads.get(ad.id)
+    if held is None or ad.views > held.views:
+        tally.ads[ad.id] = ad
 
 
 # --- server-rendered data ------------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
-"""The crawl stage: one category's sources -> ``raw/items.jsonl`` + ``raw/thumbnails/`` + ``crawl_summary.json``.
+"""The crawl stage: one category's sources -> ``raw/items.jsonl`` + ``raw/dropped.jsonl`` + ``raw/thumbnails/`` +
+``crawl_summary.json``.
 
 Decisions made here: which items to keep (views >= min_views), one row per video id within the category (the
 observation with the most views wins: a later scroll may carry fresher counters), and the output is replaced
 as a whole (staged beside the target, then swapped in), so a rerun replaces rather than appends, and a
 failed crawl leaves the previous day's output untouched.  Items whose cover could not be downloaded are still
 written, with ``thumbnail`` null and ``thumbnail_error`` saying why; the dedup stage decides what that means.
+The items dropped here — below ``min_views``, and ads — are written to ``dropped.jsonl`` as small records with
+their reason (:func:`dropped_records`), in the same swap, so ``top10 explain`` can say why a video is missing.
 """
 
 from __future__ import annotations
@@ -73,6 +76,33 @@ def select_items(items: list[VideoItem], min_views: int) -> tuple[list[VideoItem
     return kept, counts
 
 
+DROPPED_BELOW_MIN_VIEWS = "below_min_views"
+DROPPED_AD = "ad"
+
+
+def dropped_records(items: list[VideoItem], ads: dict[str, VideoItem] | list[VideoItem], min_views: int) -> list[dict]:
+    """What :func:`select_items` and the parser dropped, one record per video id: ``{id, url, author, views,
+    reason, source}`` (+ ``min_views`` for ``below_min_views``), sorted by reason then id.  Ads are recorded as
+    ``ad`` whatever their views; an id that is also an ordinary (non-ad) item is that item's, not an ad."""
+    best: dict[str, VideoItem] = {}
+    for item in items:
+        held = best.get(item.id)
+        if held is None or item.views > held.views:
+            best[item.id] = item
+
+    def record(item: VideoItem, reason: str) -> dict:
+        row = {"id": item.id, "url": item.url, "author": item.author_unique_id, "views": item.views,
+               "reason": reason, "source": item.source_url}
+        if reason == DROPPED_BELOW_MIN_VIEWS:
+            row["min_views"] = min_views
+        return row
+
+    rows = [record(item, DROPPED_BELOW_MIN_VIEWS) for item in best.values() if item.views < min_views]
+    ad_items = ads.values() if isinstance(ads, dict) else ads
+    rows += [record(ad, DROPPED_AD) for ad in {a.id: a for a in ad_items}.values() if ad.id not in best]
+    return sorted(rows, key=lambda r: (r["reason"], len(r["id"]), r["id"]))
+
+
 def _flat(prefix: str, counter: Counter) -> dict[str, int]:
     return {f"{prefix}_{key}": int(n) for key, n in sorted(counter.items())}
 
@@ -93,9 +123,9 @@ def crawl_category(
     session_cookies: list[dict] | None = None,
     plan: SourcePlan | None = None,
 ) -> dict:
-    """Crawl ``urls``, keep and download, then replace ``out_dir`` with ``items.jsonl``, ``thumbnails/`` and
-    ``crawl_summary.json``. Returns the summary. Raises ``CrawlBlocked`` / ``CrawlEmpty`` (``out_dir`` untouched,
-    apart from screenshots in ``out_dir/failures/``)."""
+    """Crawl ``urls``, keep and download, then replace ``out_dir`` with ``items.jsonl``, ``dropped.jsonl``,
+    ``thumbnails/`` and ``crawl_summary.json``. Returns the summary. Raises ``CrawlBlocked`` / ``CrawlEmpty``
+    (``out_dir`` untouched, apart from screenshots in ``out_dir/failures/``)."""
     if not urls:
         raise ValueError(f"no source URLs for category {category!r}")
     out_dir = Path(out_dir)
@@ -136,6 +166,8 @@ def crawl_category(
             thumbnail = str(result.path) if result.path else None
             rows.append(item.model_copy(update={"thumbnail": thumbnail, "thumbnail_error": result.error}).to_json())
         atomic_write_jsonl(staged / "items.jsonl", rows)
+        dropped = dropped_records(browsed.items, browsed.tally.ads, min_views)
+        atomic_write_jsonl(staged / "dropped.jsonl", dropped)
         summary = {
             "category": category,
             "sources": len(urls),
@@ -149,6 +181,7 @@ def crawl_category(
             "scrolls_without_progress": sum(s.scrolls_without_progress for s in browsed.sources),
             "items_kept": len(kept),
             "below_min_views": counts["below_min_views"],
+            "dropped_recorded": len(dropped),  # rows of dropped.jsonl: below_min_views + unique well-formed ads
             "duplicates_in_category": counts["duplicates_in_category"],
             "malformed": sum(browsed.tally.malformed.values()),
             **_flat("malformed", browsed.tally.malformed),

@@ -55,7 +55,8 @@ def cli_main(argv: list[str]) -> int:
         return 2
     files, skipped = expand_paths(args.paths)
     try:
-        fp = Fingerprinter(args.backbone or settings.backbone, settings.models_dir, args.weights)
+        fp = Fingerprinter(args.backbone or settings.backbone, settings.models_dir, args.weights,
+                           precision=settings.precision)
         if args.weights is not None:
             fp._load()  # a file given by hand is read first: "cannot read weights" says more than "not calibrated"
         threshold, min_inliers, min_agreement = thresholds(

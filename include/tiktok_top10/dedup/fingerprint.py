@@ -5,9 +5,10 @@ a batch (PIL and OpenCV release the GIL) or runs one through the backbone with i
 decoding overlaps inference without the two fighting for cores (a decode pool beside a 2-thread torch lost a
 quarter of the CPU to OpenMP's spin-waiting workers: 200 covers took 8.4 s and 16.3 CPU-s that way), and the
 first batches decode while torch is still being imported.
-Inference runs under ``torch.inference_mode`` in channels_last with BatchNorm folded into the convolutions, with
-bf16 autocast where the CPU has native bf16 (AVX512-BF16 or AMX) and a fixed thread count, so the numbers do not
-depend on what else the machine does.
+Inference runs under ``torch.inference_mode`` in channels_last with BatchNorm folded into the convolutions, in
+the precision ``precision.choose_precision`` picks for this CPU (int8 with VNNI/AMX-INT8 once the quantised model
+passed its fidelity gate, bf16 autocast where bf16 is native, fp32 otherwise; ``quantize.py`` builds and caches
+the int8 model) and a fixed thread count, so the numbers do not depend on what else the machine does.
 
 Each cover yields
 * a global descriptor: the three views (of the cover with letterbox bars trimmed) GeM-pooled (p = 3), averaged
@@ -47,12 +48,9 @@ REGION_DTYPE = np.float16  # unit vectors; half precision moves a cosine by < 1e
 
 
 def cpu_has_native_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            flags = next((line for line in fh if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    from .precision import native_bf16, this_cpu_flags_text
+
+    return native_bf16(this_cpu_flags_text())
 
 
 @dataclass
@@ -83,14 +81,15 @@ class Fingerprinter:
     def __init__(self, backbone: str = "auto", models_dir: Path | None = None, weights: Path | None = None,
                  threads: int | None = None, batch_size: int = 4, precision: str = "auto", regions: bool = False):
         from ..config import Settings
+        from .precision import PrecisionChoice, choose_precision, this_cpu_flags_text
 
-        self.choice: BackboneChoice = choose_backbone(backbone, models_dir or Settings().models_dir, weights)
+        self.models_dir = Path(models_dir or Settings().models_dir)
+        self.choice: BackboneChoice = choose_backbone(backbone, self.models_dir, weights)
         self.threads = threads or max(1, len(os.sched_getaffinity(0)))
         self.workers = min(self.threads, self.MAX_WORKERS)
         self.batch_size = batch_size
-        if precision not in {"auto", "fp32", "bf16"}:
-            raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
-        self.bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
+        self.precision_choice: PrecisionChoice = choose_precision(
+            precision, this_cpu_flags_text(), self.choice.name, self.choice.weights_sha256)
         self.regions = bool(regions)
         self._model = None
 
@@ -100,7 +99,11 @@ class Fingerprinter:
 
     @property
     def precision(self) -> str:
-        return "bf16" if self.bf16 else "fp32"
+        return self.precision_choice.precision
+
+    @property
+    def bf16(self) -> bool:
+        return self.precision == "bf16"
 
     def _load(self):
         if self._model is None:
@@ -110,8 +113,14 @@ class Fingerprinter:
             from torch.fx.experimental.optimization import fuse
 
             model, mean, std = build_model(self.choice)
-            # BatchNorm folded into the convolutions before it: a third of lite0's time on CPU went to BN
-            self._model = fuse(model).to(memory_format=torch.channels_last)
+            if self.precision == "int8":
+                from .quantize import load_or_build
+
+                # quantisation folds BatchNorm itself; built once per weights file, cached under models/
+                self._model = load_or_build(self.choice, self.models_dir)
+            else:
+                # BatchNorm folded into the convolutions before it: a third of lite0's time on CPU went to BN
+                self._model = fuse(model).to(memory_format=torch.channels_last)
             self._mean = torch.tensor(mean).view(1, 3, 1, 1) * 255.0
             self._std = torch.tensor(std).view(1, 3, 1, 1) * 255.0
         return self._model

@@ -1,8 +1,11 @@
-"""Fingerprint memory across days, per backbone.
+"""Fingerprint memory across days, per backbone, weights file and precision.
 
 * Reuse: the same videos recur day after day, so a cover fingerprinted on an earlier day (same video id, same
   bytes: SHA-256 of the file) is not fingerprinted again.  Each day's fingerprints are one ``.npz`` under
-  ``<root>/cache/fingerprints/<backbone>/<day>.npz``; files older than ``HISTORY_DAYS`` are deleted.
+  ``<root>/cache/fingerprints/<backbone>-<weights sha256[:12]>-<precision>/<day>.npz``; files older than
+  ``HISTORY_DAYS`` are deleted.  fp32, bf16 and int8 descriptors of one cover differ (int8 by a few hundredths of
+  cosine), so each precision has its own folder and they never mix; folders of the older naming (without the
+  precision) are not read.
 * History: of those, the items that were *published* (their id is in that day's ``top10`` files) are what a new
   day's items are matched against, so a re-upload of yesterday's video under a new id is recognised.
 * Regional descriptors (``Fingerprinter(regions=True)``) are stored with a day's fingerprints when it has them
@@ -43,12 +46,14 @@ class DayFingerprints:
 
 
 class FingerprintMemory:
-    """The fingerprint files of one backbone (identified by name and weights hash) under the data root."""
+    """The fingerprint files of one backbone (identified by name and weights hash) in one precision under the
+    data root."""
 
-    def __init__(self, root: Path, backbone: str, weights_sha256: str):
+    def __init__(self, root: Path, backbone: str, weights_sha256: str, precision: str = "fp32"):
         self.root = Path(root)
-        # a different weights file makes different vectors: keep them apart
-        self.dir = self.root / "cache" / "fingerprints" / f"{backbone}-{weights_sha256[:12]}"
+        self.precision = precision
+        # a different weights file or precision makes different vectors: keep them apart
+        self.dir = self.root / "cache" / "fingerprints" / f"{backbone}-{weights_sha256[:12]}-{precision}"
         self.skipped_without_regions: list[dt.date] = []  # days ``recent(require_regions=True)`` left out
 
     def path(self, day: dt.date) -> Path:

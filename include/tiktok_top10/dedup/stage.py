@@ -97,8 +97,14 @@ class Verdicts:
 
 
 def _row(item: VideoItem) -> dict:
+    """A verdict row.  For a ``duplicate``: ``duplicate_of`` the kept item, ``similarity`` the cosine of the two
+    covers, ``inliers`` / ``agreement`` the second look at that same pair (verify.py), ``matched_by`` why they
+    are one video (``cover``: that pair verified; ``same_id``: the same video id in another category; ``chain``:
+    joined through ``via``, another item of the group).  ``matched_history``: the published item of an earlier
+    day this one re-uploads (``day``, ``key``, ``id``, ``similarity``, ``inliers``, ``agreement``)."""
     return {"key": item.key, "category": item.category, "id": item.id, "status": "kept", "duplicate_of": None,
-            "similarity": None, "reason": None, "matched_history": None}
+            "similarity": None, "reason": None, "matched_history": None, "inliers": None, "agreement": None,
+            "matched_by": None, "via": None}
 
 
 def load_crawls(raw_items: Mapping[str, Path], categories: Sequence[str]) -> Crawls:
@@ -184,14 +190,19 @@ def search(encoded: Encoded, limits: Thresholds, rows: dict[str, dict]) -> Verdi
     same id in two categories is one video.  In each group the first by (views, likes, category order, id) is
     kept and the others become ``duplicate`` of it."""
     from .grouping import Pairs, connected_groups, keep_order, similar_pairs
-    from .verify import agree
+    from .verify import pair_scores, passes
 
     verdicts = Verdicts(rows)
     for key, reason in encoded.undecodable.items():
         rows[key].update(status="skipped", reason=f"thumbnail undecodable: {reason}")
+    rule = (limits.min_inliers, limits.min_agreement)
     pairs = similar_pairs(encoded.vectors, limits.cosine)
+    looked: dict[tuple[int, int], tuple[int, int]] = {}  # candidate pair (i < j) -> (inliers, agreement %)
     if len(pairs):
-        verified = agree(encoded.keypoints, pairs, limits.min_inliers, limits.min_agreement)
+        scores = pair_scores(encoded.keypoints, pairs, enough=rule)
+        verified = passes(scores, *rule)
+        looked = {(min(i, j), max(i, j)): (int(n), int(a)) for i, j, (n, a)
+                  in zip(pairs.i.tolist(), pairs.j.tolist(), scores.tolist(), strict=True)}
         verdicts.rejected_by_geometry = int((~verified).sum())
         pairs = pairs.select(verified)
     by_id: dict[str, list[int]] = {}
@@ -204,23 +215,64 @@ def search(encoded: Encoded, limits: Thresholds, rows: dict[str, dict]) -> Verdi
                    np.concatenate([pairs.similarity, np.ones(len(same_i), np.float32)]))
     groups = connected_groups(len(encoded), joined)
     verdicts.groups = len(groups)
+    edges = {(min(i, j), max(i, j)) for i, j in zip(joined.i.tolist(), joined.j.tolist(), strict=True)}
     for group in groups:
         members = [encoded.covers[k].item.to_json() for k in group]
         best = group[keep_order(members, list(CATEGORIES))[0]]
         kept_key = encoded.covers[best].item.key
+        parent = _paths_to(best, group, edges)
         for k in group:
             if k != best:
                 similarity = float(np.clip(encoded.vectors[k] @ encoded.vectors[best], -1.0, 1.0))
-                rows[encoded.covers[k].item.key].update(status="duplicate", duplicate_of=kept_key,
-                                                        similarity=round(similarity, 4))
+                rows[encoded.covers[k].item.key].update(
+                    status="duplicate", duplicate_of=kept_key, similarity=round(similarity, 4),
+                    **_evidence(encoded, k, best, parent, edges, looked, rule))
     return verdicts
+
+
+def _paths_to(best: int, group: list[int], edges: set[tuple[int, int]]) -> dict[int, int]:
+    """For each member of ``group``, its neighbour on a shortest path of ``edges`` to ``best`` (breadth first)."""
+    members = set(group)
+    neighbours: dict[int, list[int]] = {k: [] for k in group}
+    for i, j in sorted(edges):
+        if i in members and j in members:
+            neighbours[i].append(j)
+            neighbours[j].append(i)
+    parent, frontier = {best: best}, [best]
+    while frontier:
+        following = []
+        for node in frontier:
+            for other in neighbours[node]:
+                if other not in parent:
+                    parent[other] = node
+                    following.append(other)
+        frontier = following
+    return parent
+
+
+def _evidence(encoded: Encoded, k: int, best: int, parent: dict[int, int], edges: set[tuple[int, int]],
+              looked: dict[tuple[int, int], tuple[int, int]], rule: tuple[int, int]) -> dict:
+    """Why ``k`` is a duplicate of ``best``: how they were joined, and the second look at the pair itself (taken
+    now when the grouping never compared the two directly: a chain, or the same id under a far cover)."""
+    from .verify import pair_match
+
+    pair = (min(k, best), max(k, best))
+    if encoded.covers[k].item.id == encoded.covers[best].item.id:
+        matched_by, via = "same_id", None
+    elif pair in edges:
+        matched_by, via = "cover", None
+    else:
+        matched_by, via = "chain", encoded.covers[parent[k]].item.key
+    inliers, agreement = looked.get(pair) or pair_match(encoded.keypoints, pair[0], encoded.keypoints, pair[1],
+                                                        enough=rule)
+    return {"inliers": int(inliers), "agreement": int(agreement), "matched_by": matched_by, "via": via}
 
 
 def match_history(data_root: Path, memory: FingerprintMemory, day: dt.date, encoded: Encoded,
                   limits: Thresholds, rows: dict[str, dict]) -> int:
     """Record on each row the best match among items published in the last days under another id."""
     from .grouping import similar_pairs
-    from .verify import agree
+    from .verify import pair_scores, passes
 
     if not len(encoded):
         return 0
@@ -235,19 +287,24 @@ def match_history(data_root: Path, memory: FingerprintMemory, day: dt.date, enco
                 hist_keypoints.append(stored.keypoints[k])
     if not hist_keys:
         return 0
+    rule = (limits.min_inliers, limits.min_agreement)
     pairs = similar_pairs(encoded.vectors, limits.cosine, others=np.stack(hist_vectors).astype(np.float32))
+    scores = np.zeros((0, 2), np.int32)
     if len(pairs):
-        pairs = pairs.select(agree(encoded.keypoints, pairs, limits.min_inliers, limits.min_agreement,
-                                   others=hist_keypoints))
-    best: dict[int, tuple[float, int]] = {}
-    for i, j, s in zip(pairs.i.tolist(), pairs.j.tolist(), pairs.similarity.tolist(), strict=True):
+        scores = pair_scores(encoded.keypoints, pairs, others=hist_keypoints, enough=rule)
+        verified = passes(scores, *rule)
+        pairs, scores = pairs.select(verified), scores[verified]
+    best: dict[int, tuple[float, int, tuple[int, int]]] = {}
+    for i, j, s, look in zip(pairs.i.tolist(), pairs.j.tolist(), pairs.similarity.tolist(), scores.tolist(),
+                             strict=True):
         if hist_keys[j].split("/", 1)[1] == encoded.covers[i].item.id:
             continue  # the same video id published again is not a re-upload
         if i not in best or (s, -j) > (best[i][0], -best[i][1]):
-            best[i] = (s, j)
-    for i, (s, j) in best.items():
+            best[i] = (s, j, (int(look[0]), int(look[1])))
+    for i, (s, j, (inliers, agreement)) in best.items():
         rows[encoded.covers[i].item.key]["matched_history"] = {
-            "day": hist_days[j], "key": hist_keys[j], "id": hist_keys[j].split("/", 1)[1], "similarity": round(s, 4)}
+            "day": hist_days[j], "key": hist_keys[j], "id": hist_keys[j].split("/", 1)[1], "similarity": round(s, 4),
+            "inliers": inliers, "agreement": agreement}
     return len(best)
 
 
@@ -263,6 +320,7 @@ def summarise(fingerprinter, limits: Thresholds, categories: Sequence[str], craw
         "weights_file": str(fingerprinter.choice.weights_path),
         "weights_sha256": fingerprinter.choice.weights_sha256,
         "precision": fingerprinter.precision,
+        "precision_reason": fingerprinter.precision_choice.reason,
         "threshold": limits.cosine,
         "min_inliers": limits.min_inliers,
         "min_agreement": limits.min_agreement,
@@ -295,10 +353,10 @@ def dedup_day(settings: Settings, day: dt.date, raw_items: Mapping[str, Path], w
     rows = {item.key: _row(item) for item in crawls.items}
     covers = usable_covers(crawls, rows)
 
-    fp = fingerprinter or Fingerprinter(settings.backbone, settings.models_dir)
+    fp = fingerprinter or Fingerprinter(settings.backbone, settings.models_dir, precision=settings.precision)
     limits = Thresholds(*thresholds(fp.name, settings.dedup_threshold, precision=fp.precision,
                                     weights_sha256=fp.choice.weights_sha256))
-    memory = FingerprintMemory(settings.data_root, fp.name, fp.choice.weights_sha256)
+    memory = FingerprintMemory(settings.data_root, fp.name, fp.choice.weights_sha256, fp.precision)
     encoded = encode(covers, fp, memory, day)
     verdicts = search(encoded, limits, rows)
     verdicts.history_matches = match_history(settings.data_root, memory, day, encoded, limits, rows)

@@ -9,20 +9,32 @@ ground truth, so an end-to-end run can be compared with what it should have publ
 View counts: ``statsV2`` carries the exact counts, ``stats`` TikTok's rounded ones (2 significant digits).
 The generator keeps the two consistent for ranking (the top of each category never ties after rounding and no
 count rounds across ``min_views``), so the Top-10 is the same whichever a crawler reads.
+
+Continuity: the day after a published day is not all new.  ``generate_day`` reads the data root's published
+app files of the days before (``<root>/<day-1>/<category>/top10/<category>_top10.json``, and back while days
+follow one another, at most ``HISTORY_DAYS``) and carries ``CARRIED_PER_CATEGORY`` of yesterday's published
+videos of each category into today under the same id, URL and cover with new view counts, so ranks move; one
+more of them comes back re-uploaded (another id, URL and author, a slightly edited copy of the cover), which the
+dedup memory's history match recognises.  ``DemoDay.previous_ranks`` records the ``previousRank`` each of them
+should get.  The content is a pure function of ``(day, seed, those published files)``: a first day (no files)
+is the same as before, and the same files give the same day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import math
 import random
 import string
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from urllib.parse import quote
 
 from ..config import CATEGORIES, KST
 from ..models import canonical_url
+from ..storage import DayLayout
 from .captions import CAPTION_KINDS, foreign_author, korean_author, make_caption, text_extra
 from .covers import EDITS, CoverSpec
 
@@ -60,6 +72,18 @@ SHARED_PER_CATEGORY = 3
 REUPLOADS_PER_CATEGORY = 8
 BROKEN_STATUSES = ("truncated", "missing", "html")
 DEFAULT_MIN_VIEWS = 100_000
+CARRIED_PER_CATEGORY = 5  # of yesterday's published Top-10 of a category, listed again today under the same id
+HISTORY_DAYS = 7  # how far back published days are followed (each is one more day to generate, ~0.15 s)
+# edits of the day-over-day re-upload: the light ones, as a re-uploader who saved the cover would make
+HISTORY_REUPLOAD_EDITS = (("reencode",), ("crop",), ("tone",))
+
+
+class _FromDataRoot:
+    def __repr__(self) -> str:
+        return "FROM_DATA_ROOT"
+
+
+FROM_DATA_ROOT = _FromDataRoot()  # generate_day's default history: the configured data root
 
 
 def round_count(n: int) -> int:
@@ -83,6 +107,7 @@ class DemoItem:
     caption_kind: str
     sources: tuple[str, ...] = ()
     reupload_of: str | None = None  # the original's id, for planted re-uploads
+    carried_from: dt.date | None = None  # the published day this item was carried over from (same id)
 
     @property
     def id(self) -> str:
@@ -120,6 +145,17 @@ class DemoItem:
         return self.item["video"].get("cover") or self.item["imagePost"]["cover"]["imageURL"]["urlList"][0]
 
 
+@dataclass(frozen=True)
+class PublishedChart:
+    """What a data root says was published on one day: per category ``(rank, video id, url)``, best first."""
+
+    day: dt.date
+    charts: tuple[tuple[str, tuple[tuple[int, str, str], ...]], ...]
+
+    def entries(self, category: str) -> tuple[tuple[int, str, str], ...]:
+        return dict(self.charts).get(category, ())
+
+
 @dataclass
 class DemoDay:
     day: dt.date
@@ -127,6 +163,15 @@ class DemoDay:
     items: dict[str, list[DemoItem]]  # category -> items in feed order
     covers: dict[str, CoverSpec] = field(default_factory=dict)  # cover name -> spec
     sources: dict[str, list[DemoItem]] = field(default_factory=dict)  # unquoted source path -> items in order
+    previous_day: dt.date | None = None  # the published day carried from (None: a first day)
+    # category -> {video id served today -> the rank its video had in that category on ``previous_day``}: the
+    # carried videos (matched by URL) and the re-uploads of published ones (matched by the dedup memory)
+    previous_ranks: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def previous_rank(self, category: str, video_id: str) -> int | None:
+        """The ``previousRank`` a correct pipeline gives ``video_id`` if it publishes it in ``category`` (when
+        ``previous_day`` is the previous published day)."""
+        return self.previous_ranks.get(category, {}).get(video_id)
 
     def all_items(self) -> list[DemoItem]:
         return [it for cat in CATEGORIES for it in self.items.get(cat, [])]
@@ -191,9 +236,11 @@ class DemoDay:
 
 
 def expected_top10(day: dt.date, seed: int = 7, min_views: int = DEFAULT_MIN_VIEWS, top_n: int = 10,
-                   categories: tuple[str, ...] | list[str] = CATEGORIES) -> dict[str, list[str]]:
-    """Category -> ordered TikTok video ids a correct pipeline publishes for the demo day."""
-    return generate_day(day, seed).expected_top10(min_views, top_n, tuple(categories))
+                   categories: tuple[str, ...] | list[str] = CATEGORIES, *,
+                   history: Path | str | None | object = FROM_DATA_ROOT) -> dict[str, list[str]]:
+    """Category -> ordered TikTok video ids a correct pipeline publishes for the demo day (``history`` as
+    for :func:`generate_day`)."""
+    return generate_day(day, seed, history=history).expected_top10(min_views, top_n, tuple(categories))
 
 
 # --- generation ----------------------------------------------------------------------------------------------
@@ -324,7 +371,7 @@ def _separate_counts(videos: list[_Video], by_category: dict[str, list[_Video]],
 
     for v in videos:
         off_boundary(v)
-    for _ in range(200):  # only ever lowers counts, so it settles (~40-80 rounds)
+    for _ in range(2000):  # only ever lowers counts, so it settles (~40-80 rounds, rarely 200+)
         changed = False
         for cat in CATEGORIES:
             ranked = sorted(by_category[cat], key=lambda v: (-v.views, -v.likes, int(v.id)))[:60]
@@ -343,11 +390,168 @@ def _separate_counts(videos: list[_Video], by_category: dict[str, list[_Video]],
     raise RuntimeError("demo generator: view counts did not separate after rounding")
 
 
-@functools.lru_cache(maxsize=8)
-def generate_day(day: dt.date, seed: int = 7) -> DemoDay:
-    """The demo site's content for ``day``: ~200 items per category, deterministic in ``(day, seed)``."""
+# --- history: what the data root says was published on the days before ---------------------------------------
+
+_CHART_FILES: dict[Path, tuple[tuple[int, int], tuple[tuple[int, str, str], ...]]] = {}  # path -> (stat, entries)
+
+
+def _chart_entries(path: Path) -> tuple[tuple[int, str, str], ...]:
+    """``(rank, video id, url)`` of one published app file, ``()`` when absent or unreadable.  The demo site
+    asks for every request, so a file is parsed again only when its size or mtime changed."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return ()
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _CHART_FILES.get(path)
+    if cached and cached[0] == key:
+        return cached[1]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = []
+    entries = []
+    rows = [row for row in data if isinstance(row, dict) and isinstance(row.get("url"), str)] \
+        if isinstance(data, list) else []
+    for position, row in enumerate(rows, 1):
+        rank = row.get("rank")
+        rank = rank if isinstance(rank, int) and not isinstance(rank, bool) else position  # a v1 file: its order
+        entries.append((rank, row["url"].rstrip("/").rsplit("/", 1)[-1], row["url"]))
+    if len(_CHART_FILES) > 256:  # many data roots (tests): forget the old ones
+        _CHART_FILES.clear()
+    _CHART_FILES[path] = (key, tuple(entries))
+    return tuple(entries)
+
+
+def read_published_chart(root: Path | str, day: dt.date) -> PublishedChart | None:
+    """The app files the data root holds for ``day`` (every category that has one), None when none."""
+    layout = DayLayout(Path(root), day)
+    charts = tuple((cat, entries) for cat in CATEGORIES if (entries := _chart_entries(layout.top10_json(cat))))
+    return PublishedChart(day, charts) if charts else None
+
+
+def published_history(root: Path | str, day: dt.date, depth: int = HISTORY_DAYS) -> tuple[PublishedChart, ...]:
+    """The published charts of ``day - 1``, ``day - 2``, … while each of those days has one (at most
+    ``depth``): the inputs besides ``(day, seed)`` that decide a demo day."""
+    chain: list[PublishedChart] = []
+    for back in range(1, depth + 1):
+        chart = read_published_chart(root, day - dt.timedelta(days=back))
+        if chart is None:
+            break
+        chain.append(chart)
+    return tuple(chain)
+
+
+def _configured_data_root() -> Path:
+    from ..config import Settings
+
+    try:
+        return Settings.from_env().data_root
+    except ValueError:  # a bad unrelated setting must not take the demo site down
+        return Settings().data_root
+
+
+def generate_day(day: dt.date, seed: int = 7, *, history: Path | str | None | object = FROM_DATA_ROOT) -> DemoDay:
+    """The demo site's content for ``day``: ~200 items per category, deterministic in ``(day, seed)`` and the
+    published history.  ``history`` is the data root whose published days before ``day`` are carried into it
+    (default: the configured one, ``TIKTOK_TOP10_DATA_ROOT``, as the pipeline writes it); ``None`` generates
+    the day as a first day."""
+    _check_day(day)
+    root = _configured_data_root() if history is FROM_DATA_ROOT else history
+    chain = published_history(root, day) if root is not None else ()
+    return _generate_day(day, seed, chain)
+
+
+def _check_day(day: dt.date) -> None:
     if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
         raise TypeError(f"day must be a datetime.date, got {day!r}")
+
+
+def _video_from_item(it: DemoItem) -> _Video:
+    """The upload behind a served item, to list it again on another day."""
+    item = it.item
+    author = item["author"]
+    return _Video(
+        id=it.id, category=it.category, kind=it.caption_kind, korean=it.korean, desc=item["desc"],
+        tags=[c["title"] for c in item["challenges"]], text_language=item["textLanguage"],
+        nickname=author["nickname"], unique_id=author["uniqueId"], author_id=author["id"], sec_uid=author["secUid"],
+        verified=author["verified"], views=it.views, likes=it.likes, create_time=item["createTime"],
+        duration=item["video"]["duration"] or 15, cover=it.cover, cover_name=it.cover_name,
+        video_key=it.video_key, reupload_of=it.reupload_of,
+    )
+
+
+def _served_as(served: dict[str, DemoItem], video_id: str, url: str) -> DemoItem | None:
+    it = served.get(video_id)
+    return it if it is not None and it.url == url else None
+
+
+def _carry_over(rngs: dict[str, random.Random], yesterday: DemoDay, chart: PublishedChart, used: set[str],
+                day_epoch: int, fifth: dict[str, int]) -> tuple[list[_Video], set[str], dict[str, dict[str, int]]]:
+    """Yesterday's published videos that come back today: per category ``CARRIED_PER_CATEGORY`` of its chart
+    under the same id, URL and cover with new counts, and one more re-uploaded under a new id by another author
+    with a lightly edited cover, viewed more than today's fifth (``fifth``) so that it makes the chart and its
+    history match shows.  Entries the generator did not serve yesterday (another seed, the live source) are
+    left alone.  Returns the videos, the ids carried as they were, and the ``previousRank`` each
+    video should get."""
+    videos: list[_Video] = []
+    same_ids: set[str] = set()
+    previous: dict[str, dict[str, int]] = {}
+    for cat in CATEGORIES:
+        rng = rngs[cat]  # one stream per category: what comes back in one does not depend on the others
+        served = {it.id: it for it in yesterday.items.get(cat, [])}
+        entries, seen = [], set()
+        for rank, vid, url in sorted(chart.entries(cat), key=lambda entry: entry[0]):
+            if vid not in seen:
+                seen.add(vid)
+                entries.append((rank, vid, url))
+        # chosen from the chart alone, then looked up: an entry this generator did not serve is skipped without
+        # changing which others are chosen (so a day at the end of HISTORY_DAYS loses only its own carried ones)
+        chosen = rng.sample(entries, min(CARRIED_PER_CATEGORY, len(entries)))
+        rest = [entry for entry in entries if entry not in chosen]
+        reuploaded = rng.choice(rest[:3]) if rest else None  # among the best-ranked not carried
+        for rank, vid, url in sorted(chosen):
+            # a day's more plays: ranks move both ways among the carried and today's new videos (drawn before
+            # the lookup, so a skipped entry leaves the others' counts as they were)
+            growth, like_ratio = rng.uniform(0.6, 1.6), rng.uniform(0.9, 1.1)
+            it = _served_as(served, vid, url)
+            if it is None:
+                continue
+            v = _video_from_item(it)
+            v.category, v.extra_categories, v.is_ad = cat, [], False
+            v.views = int(it.views * growth)
+            v.likes = max(1, int(v.views * it.likes / max(1, it.views) * like_ratio))
+            used.add(v.id)
+            same_ids.add(v.id)
+            videos.append(v)
+            previous.setdefault(cat, {})[v.id] = rank
+        orig = _served_as(served, *reuploaded[1:]) if reuploaded else None
+        if orig is None:
+            continue
+        rank = reuploaded[0]
+        copy = _new_video(rng, cat, used, day_epoch, kind=orig.caption_kind, video_key=orig.video_key)
+        copy.korean = orig.korean
+        copy.desc, copy.tags, copy.text_language = (orig.item["desc"], [c["title"] for c in orig.item["challenges"]],
+                                                    orig.item["textLanguage"])
+        copy.nickname, copy.unique_id = korean_author(rng) if orig.korean else foreign_author(rng)
+        copy.views = max(int(orig.views * rng.uniform(0.8, 1.3)), int(fifth.get(cat, 0) * rng.uniform(1.02, 1.3)))
+        copy.likes = max(1, int(copy.views * rng.uniform(0.03, 0.12)))
+        copy.is_ad = False
+        # on top of any edits the published cover already had (same edit seed: the same edits again, then this)
+        edit_seed = rng.getrandbits(32)
+        copy.cover = replace(orig.cover, status="ok", edits=orig.cover.edits + rng.choice(HISTORY_REUPLOAD_EDITS),
+                             edit_seed=orig.cover.edit_seed if orig.cover.edits else edit_seed)
+        copy.reupload_of = orig.id
+        videos.append(copy)
+        previous.setdefault(cat, {})[copy.id] = rank
+    return videos, same_ids, previous
+
+
+@functools.lru_cache(maxsize=16)
+def _generate_day(day: dt.date, seed: int, history: tuple[PublishedChart, ...]) -> DemoDay:
+    """:func:`generate_day` once its inputs are read: ``history`` holds the published charts of the days
+    before ``day``, yesterday first."""
+    _check_day(day)
     rng = random.Random(f"tiktok-top10-demo:{seed}:{day.isoformat()}")
     day_epoch = int(dt.datetime.combine(day, dt.time(0, 0), KST).timestamp())
     used: set[str] = set()
@@ -392,7 +596,21 @@ def generate_day(day: dt.date, seed: int = 7) -> DemoDay:
             reuploads.append(copy)
             n += 1
 
-    videos = [v for cat in CATEGORIES for v in base[cat]] + reuploads
+    # yesterday's published videos: their own random stream, so a first day's draws are exactly as before
+    previous_day, carried, carried_ids, previous_ranks = None, [], set(), {}
+    if history and history[0].day == day - dt.timedelta(days=1):
+        previous_day = history[0].day
+        yesterday = _generate_day(previous_day, seed, history[1:])
+        carry_rngs = {cat: random.Random(f"tiktok-top10-demo-carry:{seed}:{day.isoformat()}:{cat}")
+                      for cat in CATEGORIES}
+        fifth = {}
+        for cat in CATEGORIES:
+            eligible = sorted((v.views for v in base[cat]
+                               if v.korean and not v.is_ad and v.cover.status in ("ok", "png")), reverse=True)
+            fifth[cat] = eligible[4] if len(eligible) > 4 else DEFAULT_MIN_VIEWS
+        carried, carried_ids, previous_ranks = _carry_over(carry_rngs, yesterday, history[0], used, day_epoch, fifth)
+
+    videos = [v for cat in CATEGORIES for v in base[cat]] + reuploads + carried
     by_category: dict[str, list[_Video]] = {cat: [] for cat in CATEGORIES}
     for v in videos:
         by_category[v.category].append(v)
@@ -410,10 +628,12 @@ def generate_day(day: dt.date, seed: int = 7) -> DemoDay:
         for v in listed:
             items[cat].append(DemoItem(category=cat, item=_item_json(v, day), video_key=v.video_key,
                                        korean=v.korean, cover=v.cover, cover_name=v.cover_name,
-                                       caption_kind=v.kind, reupload_of=v.reupload_of))
+                                       caption_kind=v.kind, reupload_of=v.reupload_of,
+                                       carried_from=previous_day if v.id in carried_ids else None))
             covers[v.cover_name] = v.cover
         _assign_sources(rng, cat, items[cat], sources)
-    return DemoDay(day=day, seed=seed, items=items, covers=covers, sources=sources)
+    return DemoDay(day=day, seed=seed, items=items, covers=covers, sources=sources, previous_day=previous_day,
+                   previous_ranks=previous_ranks)
 
 
 def _plant_top(rng: random.Random, category: str, videos: list[_Video]) -> None:

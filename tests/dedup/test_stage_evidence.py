@@ -1,0 +1,47 @@
+"""The evidence on a duplicate row when the grouping joined it to the kept item through another member (a chain):
+the row names that member, and still shows the second look at the pair with the kept item itself."""
+
+from __future__ import annotations
+
+import numpy as np
+from dedup_covers import make_cover, make_reupload
+
+from tiktok_top10.dedup.images import decode_cover
+from tiktok_top10.dedup.stage import Cover, Encoded, Thresholds, _row, search
+from tiktok_top10.dedup.verify import detect, pair_match
+from tiktok_top10.models import VideoItem
+
+
+def _item(vid: str, views: int) -> VideoItem:
+    return VideoItem(id=vid, category="main", author_unique_id="creator", views=views, likes=1,
+                     url=f"https://www.tiktok.com/@creator/video/{vid}", thumbnail=f"thumbnails/{vid}.jpg")
+
+
+def test_a_chained_duplicate_names_the_link_and_shows_its_own_pair(tmp_path):
+    astronaut = make_cover("astronaut")
+    covers, looks = [], []
+    for vid, views, image in (("1", 900, astronaut), ("2", 500, make_reupload(astronaut, 7)),
+                              ("3", 100, make_reupload(astronaut, 2, ("crop", "tone")))):
+        path = tmp_path / f"{vid}.jpg"
+        image.save(path, quality=90)
+        covers.append(Cover(_item(vid, views), path, digest=vid))
+        looks.append(detect(decode_cover(path)[1]))
+    # global descriptors laid out so that only 1~2 and 2~3 are candidates (cosine 0.9), 1~3 is not (0.62):
+    # 3 joins the group through 2, and the kept item is 1 (most views)
+    angles = np.radians([0.0, 25.84, 51.68])
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    rows = {c.item.key: _row(c.item) for c in covers}
+    limits = Thresholds(cosine=0.85, min_inliers=12, min_agreement=30)
+
+    search(Encoded(covers, vectors, looks), limits, rows)
+
+    assert rows["main/1"]["status"] == "kept"
+    direct = rows["main/2"]
+    assert (direct["duplicate_of"], direct["matched_by"], direct["via"]) == ("main/1", "cover", None)
+    assert direct["inliers"] >= 12 and direct["agreement"] >= 30
+    chained = rows["main/3"]
+    assert (chained["duplicate_of"], chained["matched_by"], chained["via"]) == ("main/1", "chain", "main/2")
+    assert chained["similarity"] == round(float(vectors[2] @ vectors[0]), 4)
+    # the look at (kept, chained) itself, taken though the grouping never compared them
+    expected = pair_match(looks, 0, looks, 2, enough=(12, 30))
+    assert (chained["inliers"], chained["agreement"]) == expected and expected[0] > 0
