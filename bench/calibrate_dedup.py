@@ -1,15 +1,19 @@
 """Derive the dedup thresholds from the calibration split and write them to the package (``make calibrate``).
 
 For every backbone whose weights are present here (efficientnet-lite0 always; resnet50 when ``models/`` holds its
-verified file) and every precision this CPU runs natively (fp32 always; bf16 with AVX512-BF16/AMX), it
+verified file) and every precision this CPU runs natively (fp32 always; bf16 with AVX512-BF16/AMX; int8 with
+VNNI/AMX-INT8 when the backbone's int8 model passed ``make gate-int8``), it
 fingerprints the evaluation set (../shared/reference/seed-crawls: every real cover plus seeded re-uploads), splits
 it by video (seeded), measures every point of the fixed grid on the calibration half and applies the selection
 rule (``tiktok_top10.dedup.calibration.choose``).  The result, with the data set's hash, the split and the rule,
 goes to ``include/tiktok_top10/dedup/calibration.json`` (package data).  Deterministic: fixed grid, seeded
 re-uploads, split and RANSAC, fp32 on a fixed number of threads, floats rounded to 3 decimals; entries this run
 could not compute (another CPU's precision) are carried over when they were made from the same data set.
+Each bf16/int8 entry names the CPU flags it was measured with: another CPU class (AMX instead of AVX512-BF16)
+may round differently, so such an entry is re-measured (and ``--check`` compares it) only on a CPU with the same
+flags, unless ``--remeasure`` says to replace it; the fp32 entries are the ones every machine reproduces.
 
-    .venv/bin/python bench/calibrate_dedup.py [--no-cache] [--check]
+    .venv/bin/python bench/calibrate_dedup.py [--no-cache] [--check] [--remeasure]
 
 ``--no-cache`` recomputes every fingerprint (the reproducibility check); ``--check`` writes nothing and exits 1
 when the file would change.  Exits 2 when ../shared/reference is absent.
@@ -47,6 +51,24 @@ def calibrate_one(scored, videos: set[str], log=print) -> tuple[dict | None, lis
     return cal.choose(points), points
 
 
+def precisions_here(prec, flags_text: str, backbone: str, weights_sha256: str) -> list[str]:
+    """The precisions this CPU runs ``backbone`` in natively: fp32; bf16 where native; int8 where native and the
+    int8 model of these weights passed its fidelity gate (an int8 that failed it is never chosen, so it needs no
+    thresholds)."""
+    out = ["fp32"]
+    if prec.native_bf16(flags_text):
+        out.append("bf16")
+    if prec.native_int8(flags_text) and prec.int8_gate(backbone, weights_sha256)[0]:
+        out.append("int8")
+    return out
+
+
+def precision_flags(prec, flags_text: str, precision: str) -> list[str]:
+    """The CPU flags a ``precision`` result depends on (none for fp32)."""
+    wanted = {"bf16": prec.BF16_FLAGS, "int8": prec.INT8_FLAGS}.get(precision, ())
+    return sorted(prec.cpu_flags(flags_text) & set(wanted))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
@@ -54,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="replace bf16/int8 entries measured on another CPU class with this CPU's")
     args = parser.parse_args(argv)
 
     seed = args.shared / "reference" / "seed-crawls"
@@ -64,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from tiktok_top10.config import Settings
     from tiktok_top10.dedup import calibration as cal
+    from tiktok_top10.dedup import precision as prec
     from tiktok_top10.dedup.backbones import RESNET50_FILE, WeightsError, choose_backbone
     from tiktok_top10.dedup.evaluation import build_eval_set, dataset_sha256, score_pairs, split_by_video
-    from tiktok_top10.dedup.fingerprint import cpu_has_native_bf16
 
     out = args.out or cal.CALIBRATION_FILE
     models_dir = Settings.from_env().models_dir
@@ -76,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data set {data_hash[:16]}…: {len(images)} images of {len(calibration_videos) + len(held_out)} videos; "
           f"calibration split {len(calibration_videos)} videos, held out {len(held_out)} (seed {cal.SPLIT_SEED})")
 
-    precisions = ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
-    computed, skipped = [], []
+    flags_text = prec.this_cpu_flags_text()
+    previous = cal.load(out) if out.is_file() else {}
+    computed, skipped, kept, attempted = [], [], [], set()
     for backbone in ("efficientnet-lite0", "resnet50"):
         try:
             choice = choose_backbone(backbone, models_dir)
@@ -86,7 +111,18 @@ def main(argv: list[str] | None = None) -> int:
             skipped.append({"backbone": backbone, "reason": str(exc).replace(str(models_dir), "models")})
             print(f"[{backbone}] not calibrated: {exc}")
             continue
-        for precision in precisions:
+        for precision in precisions_here(prec, flags_text, backbone, choice.weights_sha256):
+            measured_with = precision_flags(prec, flags_text, precision)
+            attempted.add((backbone, precision))
+            committed = next((e for e in previous.get("entries", []) if e["backbone"] == backbone
+                              and e["precision"] == precision and e["weights_sha256"] == choice.weights_sha256), None)
+            if not args.remeasure and committed is not None \
+                    and committed.get("measured_with_flags", []) != measured_with:
+                print(f"[{backbone} {precision}] kept as committed: measured with "
+                      f"{committed.get('measured_with_flags')}, this CPU has {measured_with} (another CPU class "
+                      "may round differently; --remeasure replaces it)")
+                kept.append(committed)
+                continue
             scored = score_pairs(images, backbone, precision, cal.GRID_THRESHOLDS[0], models_dir=models_dir,
                                  cache_dir=None if args.no_cache else args.work / "cache", dataset_hash=data_hash,
                                  threads=cal.THREADS)
@@ -101,17 +137,18 @@ def main(argv: list[str] | None = None) -> int:
                      "threshold": chosen["threshold"], "min_inliers": chosen["min_inliers"],
                      "min_agreement": chosen["min_agreement"],
                      "calibration_split": {k: chosen[k] for k in ("precision", "recall", "merges", "candidates")}}
+            if measured_with:
+                entry["measured_with_flags"] = measured_with
             computed.append(entry)
             print(f"[{backbone} {precision}] chosen: cos >= {entry['threshold']}, inliers >= {entry['min_inliers']}, "
                   f"agreement >= {entry['min_agreement']}% (calibration split: {entry['calibration_split']})")
 
-    previous = cal.load(out) if out.is_file() else {}
-    done = {(e["backbone"], e["precision"], e["weights_sha256"]) for e in computed}
-    carried = [e for e in previous.get("entries", [])
-               if previous.get("dataset", {}).get("sha256") == data_hash
-               and (e["backbone"], e["precision"], e["weights_sha256"]) not in done
-               and e["precision"] not in precisions]
-    for e in carried:
+    done = {(e["backbone"], e["precision"], e["weights_sha256"]) for e in computed + kept}
+    carried = kept + [e for e in previous.get("entries", [])
+                      if previous.get("dataset", {}).get("sha256") == data_hash
+                      and (e["backbone"], e["precision"], e["weights_sha256"]) not in done
+                      and (e["backbone"], e["precision"]) not in attempted]
+    for e in carried[len(kept):]:
         print(f"[{e['backbone']} {e['precision']}] carried over from the existing file (not computable on this CPU)")
     document = {
         "format": FORMAT,

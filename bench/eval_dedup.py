@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from tiktok_top10.config import Settings
     from tiktok_top10.dedup import calibration as cal
+    from tiktok_top10.dedup import precision as prec
     from tiktok_top10.dedup.backbones import WeightsError, choose_backbone
     from tiktok_top10.dedup.evaluation import build_eval_set, dataset_sha256, grid_point, score_pairs, split_by_video
-    from tiktok_top10.dedup.fingerprint import cpu_has_native_bf16
 
     document = cal.load()
     if not document.get("entries"):
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"held_out_videos": len(held_out), "held_out_images": n_held}
     if not args.no_phash:
         report["phash"] = phash_stage([e for e in images if e.video_id in held])
-    runnable = {"fp32"} | ({"bf16"} if cpu_has_native_bf16() else set())
+    flags_text = prec.this_cpu_flags_text()
     for entry in document["entries"]:
         name, precision = entry["backbone"], entry["precision"]
         label = f"{name} {precision}"
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         except WeightsError as exc:
             print(f"\n[{label}] not evaluated: {exc}")
             continue
+        runnable = {"fp32"} | ({"bf16"} if prec.native_bf16(flags_text) else set()) | (
+            {"int8"} if prec.native_int8(flags_text) and prec.int8_gate(name, choice.weights_sha256)[0] else set())
         if choice.weights_sha256 != entry["weights_sha256"] or precision not in runnable:
             print(f"\n[{label}] not evaluated here (other weights or a precision this CPU does not run natively)")
             continue

@@ -25,6 +25,13 @@ for name in ("GOOGLE_APPLICATION_CREDENTIALS", "TIKTOK_TOP10_DATA_ROOT", "TIKTOK
     os.environ.pop(name, None)
 
 
+def pytest_unconfigure(config):
+    """The throw-away Airflow home goes when the session ends (each session left one in /tmp before)."""
+    import shutil
+
+    shutil.rmtree(_airflow_home, ignore_errors=True)
+
+
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
     root = tmp_path / "data"

@@ -65,3 +65,68 @@ def test_make_calibrate_reproduces_the_committed_file(shared_reference):
     run = subprocess.run([sys.executable, str(REPO / "bench" / "calibrate_dedup.py"), "--check",
                           "--shared", str(shared_reference.parent)], capture_output=True, text=True, timeout=3600)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def _calibrate_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("calibrate_dedup", REPO / "bench" / "calibrate_dedup.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LITE0_SHA = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    ("flags : fpu sse2 avx2 avx512f", ["fp32"]),
+    ("flags : fpu avx2 avx512f avx512_bf16", ["fp32", "bf16"]),
+    ("flags : fpu avx2 avx512f avx512_vnni", ["fp32", "int8"]),
+    ("flags : fpu avx512_vnni avx512_bf16 amx_bf16 amx_int8 amx_tile", ["fp32", "bf16", "int8"]),
+])
+def test_calibrate_measures_each_precision_the_cpu_runs_natively(flags, expected):
+    from tiktok_top10.dedup import precision as prec
+
+    calibrate = _calibrate_module()
+    assert calibrate.precisions_here(prec, flags, "efficientnet-lite0", LITE0_SHA) == expected
+
+
+def test_calibrate_skips_int8_for_weights_whose_int8_model_has_no_passing_gate():
+    from tiktok_top10.dedup import precision as prec
+
+    calibrate = _calibrate_module()
+    assert calibrate.precisions_here(prec, "flags : avx512_vnni", "efficientnet-lite0", "0" * 64) == ["fp32"]
+
+
+def test_a_bf16_or_int8_entry_names_the_cpu_flags_it_was_measured_with():
+    from tiktok_top10.dedup import precision as prec
+
+    calibrate = _calibrate_module()
+    amx = "flags : fpu avx512_vnni avx512_bf16 amx_bf16 amx_int8 amx_tile"
+    assert calibrate.precision_flags(prec, amx, "fp32") == []
+    assert calibrate.precision_flags(prec, amx, "bf16") == ["amx_bf16", "avx512_bf16"]
+    assert calibrate.precision_flags(prec, amx, "int8") == ["amx_int8", "avx512_vnni"]
+    # the committed file: each entry's flags say which CPU class reproduces it; fp32 entries name none
+    for entry in cal.entries():
+        assert bool(entry.get("measured_with_flags")) == (entry["precision"] != "fp32"), entry
+
+
+def test_the_committed_file_has_an_entry_per_precision_for_lite0():
+    assert {e["precision"] for e in cal.entries() if e["backbone"] == "efficientnet-lite0"} >= {"fp32", "bf16", "int8"}
+
+
+def test_a_precision_without_its_own_entry_uses_the_fp32_one_and_says_so(tmp_path, caplog):
+    import json
+
+    def entry(precision, threshold):
+        return {"backbone": "efficientnet-lite0", "precision": precision, "weights_sha256": LITE0_SHA,
+                "threshold": threshold, "min_inliers": 10, "min_agreement": 40}
+
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"entries": [entry("fp32", 0.78), entry("bf16", 0.76)]}))
+    assert cal.thresholds("efficientnet-lite0", precision="bf16", weights_sha256=LITE0_SHA, path=path)[0] == 0.76
+    assert not caplog.records
+    with caplog.at_level("WARNING"):
+        assert cal.thresholds("efficientnet-lite0", precision="int8", weights_sha256=LITE0_SHA, path=path)[0] == 0.78
+    assert "no int8 calibration for efficientnet-lite0; using its fp32 entry" in caplog.text

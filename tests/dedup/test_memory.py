@@ -52,3 +52,19 @@ def test_published_ids(tmp_path):
                                                   {"id": "food02", "url": "not a url"}])
     assert published_ids(tmp_path, day) == {"123"}
     assert published_ids(tmp_path, day - dt.timedelta(days=1)) == set()
+
+
+def test_the_older_format_folder_is_never_read_but_its_days_are_counted_and_pruned(tmp_path):
+    """Before the precision was part of the folder's name, fp32 and bf16 descriptors shared one folder: such days
+    are not matched against (they would mix precisions), the dedup summary counts them, and they age out."""
+    today = dt.date(2026, 1, 20)
+    older = FingerprintMemory(tmp_path, "efficientnet-lite0", "ab" * 32, "int8")
+    older.dir = older.older_format_dir  # write as the previous code did, into <backbone>-<sha12>/
+    for back in (1, 2, HISTORY_DAYS + 2):
+        older.save(_fps(today - dt.timedelta(days=back)))
+    memory = FingerprintMemory(tmp_path, "efficientnet-lite0", "ab" * 32, "int8")
+    memory.save(_fps(today - dt.timedelta(days=2)))  # the new format holds day -2 again: that one is not missing
+    assert [fps.day for fps in memory.recent(today, include_today=False)] == [today - dt.timedelta(days=2)]
+    assert memory.older_format_days(today) == [today - dt.timedelta(days=1)]
+    assert memory.prune(today) == 1
+    assert sorted(p.stem for p in memory.older_format_dir.glob("*.npz")) == ["2026-01-18", "2026-01-19"]

@@ -120,6 +120,7 @@ def test_summary_counts(day1):
     assert summary["fingerprinted"] == 5  # main/300 and dance/300 share bytes and id: fingerprinted once
     assert summary["reused_from_cache"] == 0
     assert summary["weights_sha256"] and summary["threshold"] > 0
+    assert summary["memory_older_format_days"] == []
 
 
 def test_rerun_is_deterministic_and_reuses_fingerprints(day1, lite_fingerprinter):
@@ -158,3 +159,17 @@ def test_next_day_matches_published_history(day1, lite_fingerprinter):
     summary = read_json(layout2.work_dir / "dedup_summary.json")
     assert summary["history_matches"] == 1
     assert summary["reused_from_cache"] == 1 and summary["fingerprinted"] == 2
+
+
+def test_a_day_remembered_only_in_the_older_format_is_counted_in_the_summary(tmp_path, lite_fingerprinter):
+    """A memory folder named before the precision was part of it is not read; the summary says which days."""
+    from tiktok_top10.dedup.memory import FingerprintMemory
+
+    memory = FingerprintMemory(tmp_path, lite_fingerprinter.name, lite_fingerprinter.choice.weights_sha256,
+                               lite_fingerprinter.precision)
+    memory.older_format_dir.mkdir(parents=True)
+    (memory.older_format_dir / "2026-01-10.npz").write_bytes(b"an older day's fingerprints")
+    layout = _write_day(tmp_path, DAY2, {"main": [(_item("main", "800", 50, 1), make_cover("rocket"))]})
+    run_dedup(Settings(data_root=tmp_path, models_dir=Path("/nonexistent")), DAY2, ["main"],
+              fingerprinter=lite_fingerprinter)
+    assert read_json(layout.work_dir / "dedup_summary.json")["memory_older_format_days"] == ["2026-01-10"]

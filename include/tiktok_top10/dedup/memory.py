@@ -4,8 +4,9 @@
   bytes: SHA-256 of the file) is not fingerprinted again.  Each day's fingerprints are one ``.npz`` under
   ``<root>/cache/fingerprints/<backbone>-<weights sha256[:12]>-<precision>/<day>.npz``; files older than
   ``HISTORY_DAYS`` are deleted.  fp32, bf16 and int8 descriptors of one cover differ (int8 by a few hundredths of
-  cosine), so each precision has its own folder and they never mix; folders of the older naming (without the
-  precision) are not read.
+  cosine), so each precision has its own folder and they never mix; a folder of the older naming (without the
+  precision, whose files may hold either) is not read: its days in the window are counted
+  (``older_format_days``, in the dedup summary) and its files are pruned like the others.
 * History: of those, the items that were *published* (their id is in that day's ``top10`` files) are what a new
   day's items are matched against, so a re-upload of yesterday's video under a new id is recognised.
 * Regional descriptors (``Fingerprinter(regions=True)``) are stored with a day's fingerprints when it has them
@@ -55,6 +56,8 @@ class FingerprintMemory:
         # a different weights file or precision makes different vectors: keep them apart
         self.dir = self.root / "cache" / "fingerprints" / f"{backbone}-{weights_sha256[:12]}-{precision}"
         self.skipped_without_regions: list[dt.date] = []  # days ``recent(require_regions=True)`` left out
+        # the folder of the naming before the precision was part of it; never read, only counted and pruned
+        self.older_format_dir = self.root / "cache" / "fingerprints" / f"{backbone}-{weights_sha256[:12]}"
 
     def path(self, day: dt.date) -> Path:
         return self.dir / f"{day.strftime(storage.DATE_FORMAT)}.npz"
@@ -107,13 +110,18 @@ class FingerprintMemory:
         self.skipped_without_regions = [fps.day for fps in found if fps.regions is None]
         return [fps for fps in found if fps.regions is not None]
 
+    def older_format_days(self, day: dt.date) -> list[dt.date]:
+        """Days of the history window (before ``day``) stored only in the older-format folder: their covers are
+        fingerprinted again and their history is not matched."""
+        days = [day - dt.timedelta(days=n) for n in range(1, HISTORY_DAYS + 1)]
+        return [d for d in days if (self.older_format_dir / self.path(d).name).is_file() and not self.path(d).is_file()]
+
     def prune(self, day: dt.date) -> int:
-        """Delete fingerprint files older than the history window; returns how many."""
+        """Delete fingerprint files older than the history window (in the older-format folder too); returns how
+        many."""
         removed = 0
-        if not self.dir.is_dir():
-            return 0
         oldest = day - dt.timedelta(days=HISTORY_DAYS)
-        for path in self.dir.glob("*.npz"):
+        for path in [*self.dir.glob("*.npz"), *self.older_format_dir.glob("*.npz")]:
             try:
                 file_day = storage.parse_day(path.stem)
             except ValueError:

@@ -361,6 +361,11 @@ def dedup_day(settings: Settings, day: dt.date, raw_items: Mapping[str, Path], w
     verdicts = search(encoded, limits, rows)
     verdicts.history_matches = match_history(settings.data_root, memory, day, encoded, limits, rows)
     summary = summarise(fp, limits, categories, crawls, encoded, verdicts)
+    older = memory.older_format_days(day)
+    summary["memory_older_format_days"] = [d.strftime(storage.DATE_FORMAT) for d in older]
+    if older:
+        log.warning("dedup %s: fingerprint memory of %s is in the older format (no precision in its folder): not "
+                    "read, so those days' re-uploads are not matched", day, ", ".join(map(str, older)))
 
     work_dir = Path(work_dir)
     summary_path = storage.atomic_write_json(work_dir / "dedup_summary.json", summary)
