@@ -76,9 +76,10 @@ eval-dedup: setup
 	$(PY) bench/eval_dedup.py --sweep
 
 # The harder dedup evaluation (heavy/square crops, tiny thumbnails, meme frames, tone; banded hard negatives),
-# today's rule against the regional candidates (off by default in the stage); exits 2 without ../shared/reference.
+# today's rule against the crop-robust one (regional candidates on the descriptor input, the contained look; off
+# by default in the stage), on the harder set and on eval-dedup's held-out split; exits 2 without ../shared/reference.
 eval-dedup-hard: setup
-	$(PY) bench/eval_dedup_hard.py --regions --region-thresholds 0.70 0.72 --existing $(EVAL_HARD_ARGS)
+	$(PY) bench/eval_dedup_hard.py --regions --descriptor-input 128:2 --region-thresholds 0.74 --existing $(EVAL_HARD_ARGS)
 
 # What the regional descriptors cost against today's global-only fingerprints, in one run.
 bench-dedup-regions: setup

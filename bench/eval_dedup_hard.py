@@ -232,25 +232,27 @@ def dataset_sha256(images: list[HardImage]) -> str:
 def code_sha256() -> str:
     here = REPO / "include" / "tiktok_top10" / "dedup"
     return hashlib.sha256(b"".join((here / f).read_bytes() for f in
-                                   ("images.py", "fingerprint.py", "verify.py", "backbones.py"))).hexdigest()
+                                   ("images.py", "fingerprint.py", "backbones.py", "quantize.py"))).hexdigest()
 
 
 def fingerprint_cached(images: list[HardImage], backbone: str, precision: str, models_dir: Path, threads: int,
-                       cache_dir: Path, regions: bool):
-    """``Fingerprints`` of ``images`` (with regional descriptors when ``regions``), from the cache when the images
-    and the code are the ones it was made from."""
+                       cache_dir: Path, regions: bool, descriptor_input=None):
+    """``Fingerprints`` of ``images`` (with regional descriptors when ``regions``; of what ``descriptor_input``
+    makes of each cover when given), from the cache when the images and the code are the ones it was made from."""
     from tiktok_top10.dedup.fingerprint import Fingerprinter
 
-    fp = Fingerprinter(backbone, models_dir, threads=threads, precision=precision, regions=regions)
+    fp = Fingerprinter(backbone, models_dir, threads=threads, precision=precision, regions=regions,
+                       descriptor_input=descriptor_input)
+    tag = descriptor_input.tag if descriptor_input else "as-decoded"
     key = hashlib.sha256(f"{dataset_sha256(images)}:{fp.choice.weights_sha256}:{precision}:{threads}:"
-                         f"{regions}:{code_sha256()}".encode()).hexdigest()[:16]
+                         f"{regions}:{tag}:{code_sha256()}".encode()).hexdigest()[:16]
     cache = cache_dir / f"hard-{fp.name}-{precision}-{key}.pkl"
     if cache.is_file():
         print(f"fingerprints from the cache {cache}")
         return fp, pickle.loads(cache.read_bytes())
     start = time.perf_counter()
     result = fp.fingerprint([e.path for e in images])
-    print(f"fingerprinted {len(result)} images ({fp.name} {fp.precision}, regions={regions}) in "
+    print(f"fingerprinted {len(result)} images ({fp.name} {fp.precision}, regions={regions}, {tag}) in "
           f"{time.perf_counter() - start:.1f} s")
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
@@ -334,11 +336,16 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
     hard = [HardImage(e.path, e.video_id, e.kind) for e in images]
     _, result = fingerprint_cached(hard, fp.name, args.precision, models_dir, args.threads,
                                    args.work / "cache", regions=True)
+    robust = result
+    if args.descriptor_input:
+        _, robust = fingerprint_cached(hard, fp.name, args.precision, models_dir, args.threads,
+                                       args.work / "cache", regions=True, descriptor_input=args.descriptor_input)
+        assert robust.paths == result.paths
     by_path = {str(e.path): e for e in hard}
     kept = [by_path[p] for p in result.paths]
     held = held_out_videos(cal, [e.video_id for e in kept])
     rows = [k for k, e in enumerate(kept) if e.video_id in held]
-    kept, result = [kept[k] for k in rows], subset(result, rows)
+    kept, result, robust = [kept[k] for k in rows], subset(result, rows), subset(robust, rows)
     ids = [e.video_id for e in kept]
     threshold, min_inliers, min_agreement = rule
     out = {}
@@ -348,14 +355,24 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
             if region_threshold is None:
                 pairs, name = similar_pairs(result.globals, threshold), "global cosine (today's pipeline)"
             else:
-                pairs = region_candidates(result.globals, result.regions, threshold, region_threshold)
-                name = f"regions>={region_threshold}" + (" + contained look" if contained else "")
+                pairs = region_candidates(robust.globals, robust.regions, threshold, region_threshold)
+                name = f"regions>={region_threshold}{args.robust_label}" + (" + contained look" if contained else "")
             ok = agree(result.keypoints, pairs, min_inliers, min_agreement, contained=contained)
             m = pair_metrics(ids, connected_groups(len(ids), pairs.select(ok)))
             out[name] = {k: v for k, v in m.items() if k != "merged"} | {"candidates": len(pairs)}
             print(f"{name:<44} P={m['precision']:.3f} R={m['recall']:.3f} merges={m['distinct_video_merges']} "
                   f"candidates={len(pairs)}")
     return out
+
+
+def parse_descriptor_input(text: str):
+    """``"128:2"`` -> ``DescriptorInput(128, 2.0)``; ``""`` -> None."""
+    from tiktok_top10.dedup.images import DescriptorInput
+
+    if not text:
+        return None
+    width, _, cutoff = text.partition(":")
+    return DescriptorInput(int(width), float(cutoff or 2.0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,8 +390,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the videos calibration.json holds out (make calibrate's split)")
     parser.add_argument("--existing", action="store_true",
                         help="also the existing evaluation set (make eval-dedup's held-out split), same rules")
+    parser.add_argument("--descriptor-input", default="",
+                        help="WIDTH:CUTOFF: the regional candidates from covers brought down to WIDTH px and "
+                             "autocontrasted (images.DescriptorInput); empty: the covers as decoded")
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
+    args.descriptor_input = parse_descriptor_input(args.descriptor_input)
+    args.robust_label = f" on {args.descriptor_input.tag}" if args.descriptor_input else ""
 
     seed_crawls = args.shared / "reference" / "seed-crawls"
     if not seed_crawls.is_dir():
@@ -395,6 +417,11 @@ def main(argv: list[str] | None = None) -> int:
           f"band; built in {time.perf_counter() - start:.1f} s")
     fp, result = fingerprint_cached(images, args.backbone, args.precision, Settings.from_env().models_dir,
                                     args.threads, args.work / "cache", args.regions)
+    robust = result  # the descriptors the regional candidates come from
+    if args.regions and args.descriptor_input:
+        _, robust = fingerprint_cached(images, args.backbone, args.precision, Settings.from_env().models_dir,
+                                       args.threads, args.work / "cache", True, args.descriptor_input)
+        assert robust.paths == result.paths
     by_path = {str(e.path): e for e in images}
     kept = [by_path[p] for p in result.paths]
     if len(kept) != len(images):
@@ -403,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         held = held_out_videos(cal, [e.video_id for e in kept])
         rows = [k for k, e in enumerate(kept) if e.video_id in held]
         kept = [kept[k] for k in rows]
-        result = subset(result, rows)
+        result, robust = subset(result, rows), subset(robust, rows) if robust is not result else subset(result, rows)
         print(f"held-out split only: {len(held)} videos, {len(kept)} images")
     video_ids = [e.video_id for e in kept]
     entry = cal.find_entry(fp.name, fp.precision, fp.choice.weights_sha256)
@@ -441,10 +468,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.regions:
         from tiktok_top10.dedup.grouping import REGION_THRESHOLD, region_candidates
 
+        if args.descriptor_input:  # the step before the descriptor input: the same rule on the covers as decoded
+            candidates = region_candidates(result.globals, result.regions, threshold, REGION_THRESHOLD)
+            name = f"regions>={REGION_THRESHOLD} as decoded + contained look"
+            report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, True))
+            print_row(name, report[name])
         for region_threshold in sorted({REGION_THRESHOLD, *args.region_thresholds}):
-            candidates = region_candidates(result.globals, result.regions, threshold, region_threshold)
+            candidates = region_candidates(robust.globals, robust.regions, threshold, region_threshold)
             for contained in (False, True):
-                name = f"regions>={region_threshold}" + (" + contained look" if contained else "")
+                name = f"regions>={region_threshold}{args.robust_label}" + (" + contained look" if contained else "")
                 report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, contained))
                 print_row(name, report[name])
     for name, m in report.items():

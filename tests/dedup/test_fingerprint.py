@@ -55,7 +55,7 @@ def test_files_with_the_same_bytes_are_fingerprinted_once(cover_dir, tmp_path, m
     bad_copy.write_bytes(b"")
     decoded = []
     real = module.decode_cover
-    monkeypatch.setattr(module, "decode_cover", lambda p: decoded.append(str(p)) or real(p))
+    monkeypatch.setattr(module, "decode_cover", lambda p, *spec: decoded.append(str(p)) or real(p, *spec))
 
     paths = [cover_dir / "astronaut.jpg", cover_dir / "coffee.jpg", cover_dir / "bad" / "empty.jpg", copy, bad_copy]
     result = lite_fingerprinter.fingerprint(paths)

@@ -1,5 +1,6 @@
-"""The second look's ``contained`` agreement: a heavy crop lies inside its original and agrees where they overlap;
-two distinct covers sharing one caption band still do not agree."""
+"""The second look's ``contained`` agreement: a heavy crop lies inside its original and agrees where they overlap,
+a crop inside a meme frame overlaps it partly and agrees there, a square cut shrunk to a thumbnail zooms beyond
+the plain look's range; two distinct covers sharing one caption band still do not agree."""
 
 from __future__ import annotations
 
@@ -58,6 +59,54 @@ def test_contained_agreement_rules():
     # (agreeing, textured, covered textured) of each cover
     crop_inside = contained_agreement((90, 100, 100), (40, 120, 45))  # all of one, 37 % of the other
     assert np.isclose(crop_inside, min(90 / 100, 40 / 45))
-    assert contained_agreement((90, 100, 80), (40, 120, 45)) == 0.0  # neither lies inside the other
+    # a crop inside a meme frame: 60 % of one cover and 40 % of the other overlap, and agree there
+    assert np.isclose(contained_agreement((50, 100, 60), (40, 120, 48)), min(50 / 60, 40 / 48))
     assert contained_agreement((20, 100, 100), (20, 120, 20)) == 0.0  # overlaps under a quarter of the other
+    assert contained_agreement((20, 100, 20), (20, 120, 29)) == 0.0  # a quarter of neither (a corner)
     assert contained_agreement((0, 0, 0), (5, 10, 10)) == 0.0  # too little texture to judge
+
+
+def _meme(picture: Image.Image, top: float = 0.3, bottom: float = 0.12) -> Image.Image:
+    """``picture`` on a white frame between a big two-line caption and a credit line (what a meme account posts)."""
+    w, h = picture.size
+    top_px, bottom_px = round(top * h), round(bottom * h)
+    frame = Image.new("RGB", (w, h + top_px + bottom_px), (255, 255, 255))
+    frame.paste(picture, (0, top_px))
+    draw = ImageDraw.Draw(frame)
+    font = ImageFont.load_default(size=top_px // 4)
+    draw.text((0.05 * w, 0.15 * top_px), "이거 실화냐 ㅋㅋ #7", fill=(0, 0, 0), font=font)
+    draw.text((0.05 * w, 0.55 * top_px), "끝까지 보세요 !!", fill=(0, 0, 0), font=font)
+    draw.text((0.05 * w, top_px + h + 0.2 * bottom_px), "출처: 원본 영상", fill=(0, 0, 0),
+              font=ImageFont.load_default(size=bottom_px // 2))
+    return frame
+
+
+def test_a_crop_inside_a_meme_frame_overlaps_partly_and_verifies_only_with_the_contained_look():
+    """Neither cover lies inside the other (the frame's captions on one side, the cropped-away margins on the
+    other), but the overlap is a real part of both and agrees."""
+    from tiktok_top10.dedup.verify import pair_match
+
+    cover = make_cover("rocket")
+    w, h = cover.size
+    crop = cover.crop((round(0.30 * w), round(0.25 * h), w, round(0.90 * h)))  # 70 % x 65 %, off-centre
+    looks = [_look(cover), _look(_meme(crop))]
+    inliers, whole = pair_match(looks, 0, looks, 1)
+    _, overlap = pair_match(looks, 0, looks, 1, contained=True)
+    assert inliers >= 15
+    assert whole < 40  # under the calibrated 40 %
+    assert overlap >= 60, (inliers, whole, overlap)
+
+
+def test_a_square_cut_shrunk_to_a_thumbnail_zooms_beyond_the_plain_look_but_verifies_contained():
+    from tiktok_top10.dedup.verify import CONTAINED_SCALE_RANGE, SCALE_RANGE, pair_match, transform
+
+    cover = make_cover("astronaut").resize((540, 960))
+    side = 540
+    # the square cut, cropped again to 41 % of the frame's area, then a 150-px thumbnail
+    square = cover.crop((0, 300, side, 300 + side)).crop((40, 40, 500, 500)).resize((150, 150))
+    looks = [_look(cover), _look(square)]
+    _, matrix = transform(looks[0][0], looks[1][0])
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    assert SCALE_RANGE[1] < scale <= CONTAINED_SCALE_RANGE[1], scale
+    assert pair_match(looks, 0, looks, 1)[1] == 0
+    assert pair_match(looks, 0, looks, 1, contained=True)[1] >= 60

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .backbones import BackboneChoice, build_model, choose_backbone, sha256_file
-from .images import UnreadableImage, decode_cover
+from .images import DescriptorInput, UnreadableImage, decode_cover
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,8 @@ class Fingerprinter:
     DECODE_AHEAD = 128  # covers decoded ahead of inference: ~80 MB of views and grey images
 
     def __init__(self, backbone: str = "auto", models_dir: Path | None = None, weights: Path | None = None,
-                 threads: int | None = None, batch_size: int = 4, precision: str = "auto", regions: bool = False):
+                 threads: int | None = None, batch_size: int = 4, precision: str = "auto", regions: bool = False,
+                 descriptor_input: DescriptorInput | None = None):
         from ..config import Settings
         from .precision import PrecisionChoice, choose_precision, this_cpu_flags_text
 
@@ -91,6 +92,7 @@ class Fingerprinter:
         self.precision_choice: PrecisionChoice = choose_precision(
             precision, this_cpu_flags_text(), self.choice.name, self.choice.weights_sha256)
         self.regions = bool(regions)
+        self.descriptor_input = descriptor_input  # None: the cover as decoded (images.DescriptorInput)
         self._model = None
 
     @property
@@ -243,15 +245,14 @@ class Fingerprinter:
             regions=regions,
         )
 
-    @staticmethod
-    def _decode_batch(paths: list) -> list:
+    def _decode_batch(self, paths: list) -> list:
         """Per path: ``(views, look)`` or the ``UnreadableImage`` saying why not."""
         from .verify import detect
 
         decoded = []
         for path in paths:
             try:
-                views, gray = decode_cover(path)
+                views, gray = decode_cover(path, self.descriptor_input)
                 decoded.append((views, detect(gray)))
             except UnreadableImage as exc:
                 decoded.append(exc)

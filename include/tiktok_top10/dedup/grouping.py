@@ -26,9 +26,11 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from .images import DescriptorInput
 
 BLOCK = 4096  # tile side: big enough to keep the products compute-bound, few enough tiles to keep Python idle
 SEGMENT = 128  # a tile's rows are scanned as segments of this many columns: maxima first, values only where hit
@@ -285,8 +287,10 @@ def _residual(proj):
 
 
 # Regional candidates (``region_candidates``): a cover's whole descriptors (its global one and its three views)
-# against every regional descriptor of the other cover, both ways.  Measured on bench/eval_dedup_hard.py.
-REGION_THRESHOLD = 0.74
+# against every regional descriptor of the other cover, both ways.  0.70 on descriptors of
+# ``images.DescriptorInput``: harder-set recall 0.898 at 0 merges (0.839 at 0.74), for +19 % of the whole dedup's
+# time on 200 real covers (make eval-dedup-hard, make bench-dedup-regions; models/README.md).
+REGION_THRESHOLD = 0.70
 WHOLE_REGIONS = 3  # the first regional descriptors of a cover are its views whole (fingerprint.region_descriptors)
 
 
@@ -295,13 +299,15 @@ class CropRobust:
     """The crop-robust dedup (issue 16), off by default until its evaluation clears the bar
     (``make eval-dedup-hard``: recall ≥ 0.95 at precision ≥ 0.99, no distinct merge; ``make eval-dedup`` no worse).
 
-    ``enabled``: fingerprint with regional descriptors (``Fingerprinter(regions=True)``) and take candidates from
-    ``region_candidates`` at ``region_threshold``; ``contained_look``: the second look also accepts a cover lying
-    inside the other (``verify.agreement(contained=True)``), which heavy crops and meme frames need."""
+    ``enabled``: fingerprint with regional descriptors (``Fingerprinter(regions=True)``) of ``descriptor_input``
+    and take candidates from ``region_candidates`` at ``region_threshold``; ``contained_look``: the second look
+    also accepts a cover lying inside the other or overlapping it in a real part of both
+    (``verify.agreement(contained=True)``), which heavy crops and meme frames need."""
 
     enabled: bool = False
     region_threshold: float = 0.0  # 0: REGION_THRESHOLD
     contained_look: bool = True
+    descriptor_input: DescriptorInput = field(default_factory=DescriptorInput)
 
     @property
     def threshold(self) -> float:

@@ -9,6 +9,7 @@ counts it as skipped instead of crashing.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -143,11 +144,43 @@ def load_views(path: Path | str) -> np.ndarray:
     return three_views(rgb, content_box(rgb.convert("L")))
 
 
-def decode_cover(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class DescriptorInput:
+    """What the CNN sees of a cover in the crop-robust dedup (``grouping.CropRobust``): the cover at most
+    ``width`` px wide, each channel's levels stretched (PIL's autocontrast, ``cutoff`` % clipped at both ends).
+
+    Reposters' thumbnails are 120-200 px wide and tone-edited (gamma, contrast, a colour cast); bringing every
+    cover down to that resolution and stretching its levels removes most of what those edits change, so a
+    re-upload and its original come out closer (bench/eval_dedup_hard.py: candidate-finding recall of the
+    harder set's re-uploads 0.78 -> 0.91, models/README.md).  The keypoints of the second look keep the full
+    resolution."""
+
+    width: int = 128
+    cutoff: float = 2.0
+
+    @property
+    def tag(self) -> str:
+        """Part of the name of anything these descriptors are cached under."""
+        return f"w{self.width}ac{self.cutoff:g}"
+
+
+def descriptor_image(rgb: Image.Image, box: tuple[int, int, int, int] | None, spec: DescriptorInput) -> Image.Image:
+    """The part of ``rgb`` inside ``box`` as ``spec`` says the CNN should see it."""
+    from PIL import ImageOps
+
+    region = rgb.crop(box) if box else rgb
+    w, h = region.size
+    if w > spec.width:
+        region = region.resize((spec.width, max(8, round(h * spec.width / w))), Image.BILINEAR, reducing_gap=2.0)
+    return ImageOps.autocontrast(region, cutoff=spec.cutoff)
+
+
+def decode_cover(path: Path | str, descriptor_input: DescriptorInput | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The three CNN views and the grayscale image for keypoints, both of the cover without bars (flat bars only
     add straight edges two unrelated letterboxed covers would share).  One grey conversion serves both the bar
-    detection and the keypoint image."""
+    detection and the keypoint image.  With ``descriptor_input``, the views are of ``descriptor_image``."""
     rgb = open_rgb(path)
     gray = rgb.convert("L")
     box = content_box(gray)
-    return three_views(rgb, box), keypoint_image(gray, box)
+    views = three_views(descriptor_image(rgb, box, descriptor_input)) if descriptor_input else three_views(rgb, box)
+    return views, keypoint_image(gray, box)

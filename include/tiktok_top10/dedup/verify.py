@@ -21,11 +21,14 @@ Calibration: bench/eval_dedup.py (models/README.md).
 
 A heavy crop (30-50 % of the frame) or a meme frame around the picture shares only part of the original's
 textured cells, so the share over *both whole covers* stays low although every overlapping cell agrees.  The
-``contained`` look (default off, ``SecondLook``) also accepts a pair when one cover lies inside the other (its
-textured cells ≥ ``CONTAINED_COVERED`` covered by the other's transform), the other's overlapping part is at
-least ``CONTAINED_MIN_OVERLAP`` of its textured cells, and inside the overlap the pixels agree in both directions:
-a caption band two distinct covers share lies inside a frame that is overlapped whole, where it stays a minority.
-Measured: bench/eval_dedup_hard.py.
+``contained`` look (default off, ``grouping.CropRobust``) also accepts a pair whose overlap is a real part of
+both covers (at least ``CONTAINED_COVERED`` of the more-covered one's textured cells and ``CONTAINED_MIN_OVERLAP``
+of the other's) and inside which the pixels agree in both directions.  One cover inside the other (a crop) is
+the common case; a crop inside a meme frame overlaps its original only partly (the frame and caption on one
+side, the cropped-away margins on the other), so both shares stay below one.  A caption band two distinct covers
+share does not pass: the frames overlap whole, and inside that overlap the band stays a minority.  A crop of a
+crop (square, then shrunk to a thumbnail) zooms beyond the plain look's ``SCALE_RANGE``, so the contained look
+allows ``CONTAINED_SCALE_RANGE``.  Measured: bench/eval_dedup_hard.py (models/README.md).
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ CELL_PX = 16  # pixel-check cell on that image (~1/16 of a cover's width)
 CELL_NCC = 0.6  # a cell agrees above this correlation
 FLAT_STD = 3.0  # cells whose grey levels vary less than this (0-255) are flat: they say nothing either way
 COVERED = 0.9  # a cell is compared only where the transformed cover covers this share of it
-CONTAINED_COVERED = 0.9  # the inner cover's textured cells the outer one must cover for a containment
-CONTAINED_MIN_OVERLAP = 0.25  # the outer cover's textured cells the inner one must cover (a crop of ≥ 30 % area)
+CONTAINED_COVERED = 0.25  # the more-covered cover's textured cells the overlap must hold (a partial overlap too)
+CONTAINED_MIN_OVERLAP = 0.25  # the other cover's textured cells the overlap must hold (a crop of ≥ 30 % area)
+CONTAINED_SCALE_RANGE = (1 / 3, 3.0)  # a square cut of a 9:16 cover, then cropped: up to ~2.8 (eval_dedup_hard)
 
 Keypoints = tuple  # (points (K, 2) float32, descriptors (K, 32) uint8) for one orientation
 # per cover: (plain Keypoints, mirrored Keypoints, grey image (≤ PIXEL_LONG_SIDE px) uint8)
@@ -149,21 +153,25 @@ def agreement(small_a: np.ndarray, small_b: np.ndarray, matrix: np.ndarray, cont
     agreement inside the overlap when one cover lies inside the other (``contained_agreement``)."""
     cv2 = _cv2()
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
-    if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+    low, high = CONTAINED_SCALE_RANGE if contained else SCALE_RANGE
+    if not low <= scale <= high:
         return 0
     m = matrix.astype(np.float64).copy()
     m[:, 2] *= PIXEL_LONG_SIDE / KEYPOINT_LONG_SIDE  # the same transform between the small images
     forward = _one_way_counts(small_a, small_b, m)
     backward = _one_way_counts(small_b, small_a, cv2.invertAffineTransform(m))
     whole = min(f[0] / f[1] if f[1] else 0.0 for f in (forward, backward))
+    if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+        whole = 0.0  # beyond the plain look's zoom only a containment may verify
     if contained:
         whole = max(whole, contained_agreement(forward, backward))
     return int(round(100 * whole))
 
 
 def contained_agreement(forward: tuple[int, int, int], backward: tuple[int, int, int]) -> float:
-    """Agreement inside the overlap, both ways, of two covers one of which lies inside the other; 0 otherwise.
-    ``forward``/``backward``: ``(agreeing, textured, covered textured)`` cells of each cover."""
+    """Agreement inside the overlap, both ways, of two covers whose overlap is a real part of both (one inside
+    the other, or a partial overlap); 0 otherwise.  ``forward``/``backward``: ``(agreeing, textured, covered
+    textured)`` cells of each cover."""
     if not forward[1] or not backward[1] or not forward[2] or not backward[2]:
         return 0.0
     covered = [f[2] / f[1] for f in (forward, backward)]
