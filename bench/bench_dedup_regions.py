@@ -35,10 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--descriptor-input", default="128:2", help="WIDTH:CUTOFF, or empty for the covers as decoded")
     parser.add_argument("--region-threshold", type=float, default=0.70)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO / "bench"))
-    from eval_dedup_hard import parse_descriptor_input
+    from tiktok_top10.dedup.images import DescriptorInput
 
-    descriptor_input = parse_descriptor_input(args.descriptor_input)
+    descriptor_input = DescriptorInput.parse(args.descriptor_input)
     seed_crawls = args.shared / "reference" / "seed-crawls"
     if not seed_crawls.is_dir():
         print(f"bench-dedup-regions: {seed_crawls} is absent; the benchmark needs the real covers", file=sys.stderr)

@@ -365,16 +365,6 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
     return out
 
 
-def parse_descriptor_input(text: str):
-    """``"128:2"`` -> ``DescriptorInput(128, 2.0)``; ``""`` -> None."""
-    from tiktok_top10.dedup.images import DescriptorInput
-
-    if not text:
-        return None
-    width, _, cutoff = text.partition(":")
-    return DescriptorInput(int(width), float(cutoff or 2.0))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
@@ -395,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
                              "autocontrasted (images.DescriptorInput); empty: the covers as decoded")
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
-    args.descriptor_input = parse_descriptor_input(args.descriptor_input)
+    from tiktok_top10.dedup.images import DescriptorInput
+
+    args.descriptor_input = DescriptorInput.parse(args.descriptor_input)
     args.robust_label = f" on {args.descriptor_input.tag}" if args.descriptor_input else ""
 
     seed_crawls = args.shared / "reference" / "seed-crawls"
@@ -430,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         held = held_out_videos(cal, [e.video_id for e in kept])
         rows = [k for k, e in enumerate(kept) if e.video_id in held]
         kept = [kept[k] for k in rows]
-        result, robust = subset(result, rows), subset(robust, rows) if robust is not result else subset(result, rows)
+        result, robust = subset(result, rows), subset(robust, rows)
         print(f"held-out split only: {len(held)} videos, {len(kept)} images")
     video_ids = [e.video_id for e in kept]
     entry = cal.find_entry(fp.name, fp.precision, fp.choice.weights_sha256)

@@ -141,6 +141,8 @@ def test_descriptor_image_brings_a_cover_down_to_the_width_and_stretches_its_lev
     small = dull.resize((100, 178))
     assert descriptor_image(small, None, DescriptorInput(128, 2.0)).size == (100, 178)  # never enlarged
     assert DescriptorInput(128, 2.0).tag == "w128ac2"
+    assert DescriptorInput.parse("96:1.5") == DescriptorInput(96, 1.5) and DescriptorInput.parse("") is None
+    assert DescriptorInput.parse("128") == DescriptorInput()
 
 
 def test_the_descriptor_input_brings_a_tone_edited_thumbnail_closer_to_its_original(tmp_path):

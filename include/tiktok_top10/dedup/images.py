@@ -158,6 +158,14 @@ class DescriptorInput:
     width: int = 128
     cutoff: float = 2.0
 
+    @classmethod
+    def parse(cls, text: str) -> DescriptorInput | None:
+        """``"128:2"`` -> ``DescriptorInput(128, 2.0)``, ``"128"`` -> the default cut-off; ``""`` -> None."""
+        if not text:
+            return None
+        width, _, cutoff = text.partition(":")
+        return cls(int(width), float(cutoff or cls.cutoff))
+
     @property
     def tag(self) -> str:
         """Part of the name of anything these descriptors are cached under."""
