@@ -10,13 +10,25 @@ On the real covers of ../shared/reference/seed-crawls (exits 2 when absent):
 * the whole (fingerprints + candidate search + second look) of both, and their ratio: today = global
   descriptors of the covers as decoded, cosine candidates, the plain look; crop-robust = regional descriptors of
   ``--descriptor-input`` (``images.DescriptorInput``), regional candidates at ``--region-threshold``, the
-  contained look.
+  contained look;
+* the dedup stage itself on a demo day (``--demo-day``, default the first reference day): the day's crawl as the
+  demo site serves it (every category, items at or above min views, their covers) is written to a scratch data
+  root, and ``run_dedup`` runs in a fresh process per run (model load, fingerprints, search, history, files), with
+  ``TIKTOK_TOP10_DEDUP_CROP_ROBUST`` off and on alternately, ``--stage-runs`` times each, no fingerprint memory
+  carried between runs.  The ratio of the medians is the stage's cost of the crop-robust dedup.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,9 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--covers", type=int, default=200, help="how many real covers (at most all of them)")
     parser.add_argument("--descriptor-input", default="128:2", help="WIDTH:CUTOFF, or empty for the covers as decoded")
-    parser.add_argument("--region-threshold", type=float, default=0.70)
+    parser.add_argument("--region-threshold", type=float, default=None, help="default: the stage's")
+    parser.add_argument("--per-cover", type=int, default=None, help="default: the stage's")
+    parser.add_argument("--demo-day", type=dt.date.fromisoformat, default=dt.date(2026, 1, 10))
+    parser.add_argument("--stage-runs", type=int, default=3, help="runs of the stage per mode (0: skip)")
     args = parser.parse_args(argv)
+    from tiktok_top10.dedup.grouping import CropRobust
     from tiktok_top10.dedup.images import DescriptorInput
+
+    stage_rule = CropRobust()
+    args.region_threshold = stage_rule.threshold if args.region_threshold is None else args.region_threshold
+    args.per_cover = stage_rule.per_cover if args.per_cover is None else args.per_cover
 
     descriptor_input = DescriptorInput.parse(args.descriptor_input)
     seed_crawls = args.shared / "reference" / "seed-crawls"
@@ -93,11 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     today = similar_pairs(results[False].globals, threshold)
     t_today = time.perf_counter() - start
     start = time.perf_counter()
-    regional = region_candidates(res.globals, res.regions, threshold, args.region_threshold)
+    regional = region_candidates(res.globals, res.regions, threshold, args.region_threshold, per_cover=args.per_cover)
     t_regional = time.perf_counter() - start
     scale = 1000 / n
     print(f"candidate pairs (cos >= {threshold}{'' if entry else ', the documented rule'}; regions >= "
-          f"{args.region_threshold} on {descriptor_input.tag if descriptor_input else 'the covers as decoded'}): "
+          f"{args.region_threshold}, each cover's best {args.per_cover or 'all'}, on "
+          f"{descriptor_input.tag if descriptor_input else 'the covers as decoded'}): "
           f"today {len(today)} ({len(today) * scale:.0f} per 1,000 covers at this density; "
           f"x{1000 / n:.1f} more again at 1,000 covers, pairs grow with n^2), search {1000 * t_today:.0f} ms; "
           f"crop-robust {len(regional)} ({len(regional) * scale:.0f} per 1,000 covers), search "
@@ -114,7 +135,69 @@ def main(argv: list[str] | None = None) -> int:
     whole_robust = timings[True] + t_regional + t_look
     print(f"whole (fingerprints + search + second look): today {whole_today:.2f} s, crop-robust {whole_robust:.2f} s:"
           f" {whole_robust / whole_today:.2f}x ({100 * (whole_robust / whole_today - 1):+.0f} %)")
+    if args.stage_runs:
+        bench_stage_on_demo_day(args.demo_day, args.stage_runs)
     return 0
+
+
+def write_demo_crawl(root: Path, day: dt.date) -> tuple[list[str], int]:
+    """The demo site's crawl of ``day`` as the crawl stage leaves it (items.jsonl and thumbnails per category),
+    without a browser: the generator's items at or above min views, not ads, with the cover bytes it serves."""
+    from tiktok_top10.config import CATEGORIES, Settings
+    from tiktok_top10.crawl.parse import video_item
+    from tiktok_top10.demo import generate_day
+    from tiktok_top10.demo.covers import cover_bytes
+    from tiktok_top10.storage import DayLayout, atomic_write_jsonl
+
+    demo, layout, min_views, covers = generate_day(day, history=None), DayLayout(root, day), Settings().min_views, 0
+    for category in CATEGORIES:
+        rows, thumbs = {}, layout.raw_thumbnails(category)
+        thumbs.mkdir(parents=True, exist_ok=True)
+        for it in demo.items[category]:
+            if it.is_ad or it.views < min_views or it.id in rows:
+                continue
+            item = video_item(it.item, category=category, source_url="https://www.tiktok.com/")
+            data = cover_bytes(it.cover)
+            if data is not None:
+                (thumbs / f"{it.id}.jpg").write_bytes(data)
+                item = item.model_copy(update={"thumbnail": f"thumbnails/{it.id}.jpg"})
+                covers += 1
+            rows[it.id] = item.to_json()
+        atomic_write_jsonl(layout.raw_items(category), [rows[k] for k in sorted(rows)])
+    return list(CATEGORIES), covers
+
+
+STAGE_RUN = ("import datetime as dt, json, sys, time; t = time.perf_counter(); "
+             "from tiktok_top10.config import Settings; from tiktok_top10.dedup import run_dedup; "
+             "from tiktok_top10.storage import read_json; "
+             "out = run_dedup(Settings.from_env(), dt.date.fromisoformat(sys.argv[1]), sys.argv[2].split(',')); "
+             "s = read_json(out.parent / 'dedup_summary.json'); "
+             "print(json.dumps({'wall': time.perf_counter() - t, 'duplicates': s['duplicates'], "
+             "'items': s['items'], 'crop_robust': s['crop_robust'], 'precision': s['precision']}))")
+
+
+def bench_stage_on_demo_day(day: dt.date, runs: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-dedup-stage-") as scratch:
+        root = Path(scratch)
+        categories, covers = write_demo_crawl(root, day)
+        walls: dict[bool, list[float]] = {False: [], True: []}
+        last = {}
+        for _ in range(runs):
+            for robust in (False, True):
+                shutil.rmtree(root / "cache", ignore_errors=True)  # no memory: every cover is fingerprinted
+                env = {**os.environ, "TIKTOK_TOP10_DATA_ROOT": str(root),
+                       "TIKTOK_TOP10_DEDUP_CROP_ROBUST": "1" if robust else "0"}
+                t = time.perf_counter()
+                done = subprocess.run([sys.executable, "-c", STAGE_RUN, day.isoformat(), ",".join(categories)],
+                                      capture_output=True, text=True, env=env, check=True)
+                walls[robust].append(time.perf_counter() - t)
+                last[robust] = json.loads(done.stdout.strip().splitlines()[-1])
+        today, robust = statistics.median(walls[False]), statistics.median(walls[True])
+        print(f"dedup stage on demo day {day} ({last[False]['items']} items, {covers} covers, "
+              f"{last[False]['precision']}), a fresh process per run, median of {runs}: today {today:.2f} s "
+              f"({last[False]['duplicates']} duplicates), crop-robust {robust:.2f} s ({last[True]['duplicates']} "
+              f"duplicates): {robust / today:.2f}x ({100 * (robust / today - 1):+.0f} %); runs "
+              f"{[round(w, 2) for w in walls[False]]} vs {[round(w, 2) for w in walls[True]]}")
 
 
 if __name__ == "__main__":

@@ -350,19 +350,32 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
     threshold, min_inliers, min_agreement = rule
     out = {}
     print(f"\n[existing evaluation set, held-out split] {len(kept)} images")
-    for region_threshold in (None, *sorted({REGION_THRESHOLD, *args.region_thresholds})):
-        for contained in ((False,) if region_threshold is None else (False, True)):
+    variants = [(None, 0, False)] + [(rt, k, c) for rt in sorted({REGION_THRESHOLD, *args.region_thresholds})
+                                     for k, c in ((0, False), (0, True), *((k, True) for k in args.per_cover if k))]
+    for region_threshold, per_cover, contained in variants:
+        if True:
             if region_threshold is None:
                 pairs, name = similar_pairs(result.globals, threshold), "global cosine (today's pipeline)"
             else:
-                pairs = region_candidates(robust.globals, robust.regions, threshold, region_threshold)
-                name = f"regions>={region_threshold}{args.robust_label}" + (" + contained look" if contained else "")
+                pairs = region_candidates(robust.globals, robust.regions, threshold, region_threshold,
+                                          per_cover=per_cover)
+                name = robust_name(args, region_threshold, per_cover, contained)
             ok = agree(result.keypoints, pairs, min_inliers, min_agreement, contained=contained)
             m = pair_metrics(ids, connected_groups(len(ids), pairs.select(ok)))
             out[name] = {k: v for k, v in m.items() if k != "merged"} | {"candidates": len(pairs)}
             print(f"{name:<44} P={m['precision']:.3f} R={m['recall']:.3f} merges={m['distinct_video_merges']} "
                   f"candidates={len(pairs)}")
     return out
+
+
+def robust_name(args, region_threshold: float, per_cover: int, contained: bool) -> str:
+    from tiktok_top10.dedup.grouping import CropRobust
+
+    stage = CropRobust()
+    shipped = (contained and per_cover == stage.per_cover and region_threshold == stage.threshold
+               and args.descriptor_input == stage.descriptor_input)
+    return (f"regions>={region_threshold}{args.robust_label}" + (f", best {per_cover}/cover" if per_cover else "")
+            + (" + contained look" if contained else "") + (" [the stage's rule]" if shipped else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -383,8 +396,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--descriptor-input", default="",
                         help="WIDTH:CUTOFF: the regional candidates from covers brought down to WIDTH px and "
                              "autocontrasted (images.DescriptorInput); empty: the covers as decoded")
+    parser.add_argument("--per-cover", type=int, nargs="*", default=None,
+                        help="also with the regions' additions bounded to each cover's best K "
+                             "(region_candidates(per_cover=K)); default: the stage's CropRobust.per_cover")
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.per_cover is None:
+        from tiktok_top10.dedup.grouping import CropRobust
+
+        args.per_cover = [CropRobust().per_cover]
     from tiktok_top10.dedup.images import DescriptorInput
 
     args.descriptor_input = DescriptorInput.parse(args.descriptor_input)
@@ -466,9 +486,10 @@ def main(argv: list[str] | None = None) -> int:
             report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, True))
             print_row(name, report[name])
         for region_threshold in sorted({REGION_THRESHOLD, *args.region_thresholds}):
-            candidates = region_candidates(robust.globals, robust.regions, threshold, region_threshold)
-            for contained in (False, True):
-                name = f"regions>={region_threshold}{args.robust_label}" + (" + contained look" if contained else "")
+            for per_cover, contained in ((0, False), (0, True), *((k, True) for k in args.per_cover if k)):
+                candidates = region_candidates(robust.globals, robust.regions, threshold, region_threshold,
+                                               per_cover=per_cover)
+                name = robust_name(args, region_threshold, per_cover, contained)
                 report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, contained))
                 print_row(name, report[name])
     for name, m in report.items():

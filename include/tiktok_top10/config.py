@@ -79,6 +79,9 @@ class Settings:
     backbone: str = "auto"
     dedup_threshold: float | None = None  # None: the backbone's calibrated threshold
     precision: str = "auto"  # auto: int8 / bf16 / fp32 by the CPU's features and the int8 fidelity gate
+    # Regional candidates and the contained second look (dedup.grouping.CropRobust): finds heavy crops, square
+    # cuts, thumbnails and meme frames; off until make eval-dedup-hard clears its bar (issue 16).
+    dedup_crop_robust: bool = False
     models_dir: Path = PROJECT_ROOT / "models"
     detector: str = "auto"
     chromium_path: str = "/usr/bin/chromium"
@@ -132,6 +135,7 @@ class Settings:
             backbone=_env("TIKTOK_TOP10_BACKBONE", base.backbone),
             dedup_threshold=_env_float("TIKTOK_TOP10_DEDUP_THRESHOLD"),
             precision=_env("TIKTOK_TOP10_PRECISION", base.precision).strip().lower(),
+            dedup_crop_robust=_env_bool("TIKTOK_TOP10_DEDUP_CROP_ROBUST", base.dedup_crop_robust),
             models_dir=Path(_env("TIKTOK_TOP10_MODELS_DIR", str(base.models_dir))).resolve(),
             detector=_env("TIKTOK_TOP10_DETECTOR", base.detector),
             chromium_path=_env("TIKTOK_TOP10_CHROMIUM", base.chromium_path),

@@ -68,3 +68,23 @@ def test_the_older_format_folder_is_never_read_but_its_days_are_counted_and_prun
     assert memory.older_format_days(today) == [today - dt.timedelta(days=1)]
     assert memory.prune(today) == 1
     assert sorted(p.stem for p in memory.older_format_dir.glob("*.npz")) == ["2026-01-18", "2026-01-19"]
+
+
+def test_another_precision_or_descriptor_input_is_never_read_but_counted_and_pruned(tmp_path):
+    """The crop-robust dedup keeps its descriptors in a folder of its own (``variant``); a day only another
+    folder of the same backbone remembers is not read, is counted, and ages out with the others."""
+    today = dt.date(2026, 1, 20)
+    plain = FingerprintMemory(tmp_path, "efficientnet-lite0", "ab" * 32, "int8")
+    robust = FingerprintMemory(tmp_path, "efficientnet-lite0", "ab" * 32, "int8", variant="w128ac2")
+    assert robust.dir.name == "efficientnet-lite0-abababababab-int8-w128ac2" and robust.dir != plain.dir
+    other_backbone = FingerprintMemory(tmp_path, "resnet50", "cd" * 32, "int8")
+    for back in (1, 2, HISTORY_DAYS + 2):
+        plain.save(_fps(today - dt.timedelta(days=back)))
+        other_backbone.save(_fps(today - dt.timedelta(days=back)))
+    robust.save(_fps(today - dt.timedelta(days=2)))
+    assert [fps.day for fps in robust.recent(today, include_today=False)] == [today - dt.timedelta(days=2)]
+    assert robust.other_format_days(today) == [today - dt.timedelta(days=1)]
+    assert plain.other_format_days(today) == []  # the robust folder holds no day the plain one lacks
+    assert robust.prune(today) == 1  # the plain folder's old day; another backbone's folder is not this one's
+    assert sorted(p.stem for p in plain.dir.glob("*.npz")) == ["2026-01-18", "2026-01-19"]
+    assert len(list(other_backbone.dir.glob("*.npz"))) == 3

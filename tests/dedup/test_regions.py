@@ -117,3 +117,62 @@ def test_memory_keeps_regions_and_skips_old_format_days(tmp_path):
     assert [d.day for d in memory.recent(today)] == [today, yesterday]  # without the need, both days load
     assert [d.day for d in memory.recent(today, require_regions=True)] == [today]
     assert memory.skipped_without_regions == [yesterday]
+
+
+def _regional_oracle(globals_, regions, threshold, region_threshold, per_cover, others=None):
+    """``region_candidates`` by pair loops: the reference the vectorised search must agree with."""
+    from tiktok_top10.dedup.grouping import WHOLE_REGIONS
+
+    def whole(g, r):
+        return np.concatenate([g[None], r[:WHOLE_REGIONS]])
+
+    og, orr = others if others is not None else (globals_, regions)
+    pairs = [(i, j) for i in range(len(globals_)) for j in range(len(og)) if others is not None or i < j]
+    base, regional = set(), {}
+    for i, j in pairs:
+        if float(globals_[i] @ og[j]) >= threshold:
+            base.add((i, j))
+        best = max(float((whole(globals_[i], regions[i]) @ orr[j].T).max()),
+                   float((whole(og[j], orr[j]) @ regions[i].T).max()))
+        if best >= region_threshold and (i, j) not in base:
+            regional[(i, j)] = best
+    if not per_cover:
+        return base | set(regional)
+
+    def best_of(side: int, owner: int) -> list:
+        mine = sorted(((-s, p) for p, s in regional.items() if p[side] == owner))
+        return [p for _, p in mine[:per_cover]]
+
+    kept = {p for p in regional if p in best_of(0, p[0]) or p in best_of(1, p[1])}
+    return base | kept
+
+
+@pytest.mark.parametrize("per_cover", [0, 1, 2])
+def test_per_cover_bound_keeps_each_covers_best_regional_pairs_and_every_global_one(per_cover):
+    """Many covers cut from the same pictures: the regions add many pairs, and ``per_cover`` keeps a regional-only
+    pair when it is among either cover's best; the global pairs stay whatever the bound."""
+    from tiktok_top10.dedup.grouping import region_candidates, similar_pairs
+
+    rng = np.random.default_rng(7)
+    dim, n_reg, n = 16, 8, 24
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    pictures = unit(rng.normal(size=(4, dim)))  # four shared pictures, as in a day of template covers
+    globals_ = unit(pictures[rng.integers(0, 4, n)] + 0.9 * rng.normal(size=(n, dim)))
+    regions = unit(pictures[rng.integers(0, 4, (n, n_reg))] + 0.4 * rng.normal(size=(n, n_reg, dim)))
+    regions[:, 0] = globals_
+    found = region_candidates(globals_, regions, 0.8, 0.7, per_cover=per_cover)
+    got = set(zip(found.i.tolist(), found.j.tolist(), strict=True))
+    assert got == _regional_oracle(globals_, regions, 0.8, 0.7, per_cover)
+    everything = _regional_oracle(globals_, regions, 0.8, 0.7, 0)
+    plain = similar_pairs(globals_, 0.8)
+    assert set(zip(plain.i.tolist(), plain.j.tolist(), strict=True)) <= got
+    if per_cover:
+        assert len(got) < len(everything)  # the bound binds on this set
+    # across sets (history): the same rule, the best per cover on each side
+    others_g, others_r = globals_[:9].copy(), regions[:9].copy()
+    cross = region_candidates(globals_[9:], regions[9:], 0.8, 0.7, others_g, others_r, per_cover=per_cover)
+    assert set(zip(cross.i.tolist(), cross.j.tolist(), strict=True)) == _regional_oracle(
+        globals_[9:], regions[9:], 0.8, 0.7, per_cover, others=(others_g, others_r))

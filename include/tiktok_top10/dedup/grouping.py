@@ -291,21 +291,28 @@ def _residual(proj):
 # ``images.DescriptorInput``: harder-set recall 0.898 at 0 merges (0.839 at 0.74), for +19 % of the whole dedup's
 # time on 200 real covers (make eval-dedup-hard, make bench-dedup-regions; models/README.md).
 REGION_THRESHOLD = 0.70
+# What regions add, bounded per cover (region_candidates(per_cover=...)): on a demo day (704 covers cut from a
+# few stock photos) the regions at 0.70 add ~12,000 pairs to ~1,300, ten times the second look's work; each
+# cover's best 2 keep ~2,000 of them (make bench-dedup-regions; the harder set's recall: make eval-dedup-hard).
+REGION_PER_COVER = 2
 WHOLE_REGIONS = 3  # the first regional descriptors of a cover are its views whole (fingerprint.region_descriptors)
 
 
 @dataclass(frozen=True)
 class CropRobust:
     """The crop-robust dedup (issue 16), off by default until its evaluation clears the bar
-    (``make eval-dedup-hard``: recall ≥ 0.95 at precision ≥ 0.99, no distinct merge; ``make eval-dedup`` no worse).
+    (``make eval-dedup-hard``: recall ≥ 0.95 at precision ≥ 0.99, no distinct merge; ``make eval-dedup`` no worse);
+    the stage uses it when ``Settings.dedup_crop_robust`` (``TIKTOK_TOP10_DEDUP_CROP_ROBUST=1``).
 
     ``enabled``: fingerprint with regional descriptors (``Fingerprinter(regions=True)``) of ``descriptor_input``
-    and take candidates from ``region_candidates`` at ``region_threshold``; ``contained_look``: the second look
+    and take candidates from ``region_candidates`` at ``region_threshold``, what the regions add bounded to each
+    cover's best ``per_cover``; ``contained_look``: the second look
     also accepts a cover lying inside the other or overlapping it in a real part of both
     (``verify.agreement(contained=True)``), which heavy crops and meme frames need."""
 
     enabled: bool = False
     region_threshold: float = 0.0  # 0: REGION_THRESHOLD
+    per_cover: int = REGION_PER_COVER  # 0: every regional pair
     contained_look: bool = True
     descriptor_input: DescriptorInput = field(default_factory=DescriptorInput)
 
@@ -316,22 +323,26 @@ class CropRobust:
 
 def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: float, region_threshold: float,
                       others_globals: np.ndarray | None = None, others_regions: np.ndarray | None = None,
-                      block: int = BLOCK) -> Pairs:
+                      block: int = BLOCK, per_cover: int = 0) -> Pairs:
     """Candidate pairs for the second look: the global pairs (cosine ≥ ``threshold``) and the pairs where one
     cover, whole, is close (≥ ``region_threshold``) to a region of the other: a crop, whatever part of the frame
     it kept, matches the window of the original's feature map it shows.  ``regions`` is (N, R, D) as
     ``fingerprint.region_descriptors`` makes them.  Within the set (i < j), or between it and ``others_*``
     (``i`` indexes this set, ``j`` the others).  All by the tiled products of ``similar_pairs``: whole
     descriptors (N·(1+WHOLE_REGIONS) rows) against regions (N·R rows), no pair loop; ``similarity`` is the
-    pair's global cosine, as for ``similar_pairs``."""
+    pair's global cosine, as for ``similar_pairs``.
+
+    ``per_cover`` > 0 bounds what the regions add: a pair found only by its regions is kept when it is among the
+    ``per_cover`` best regional matches (by their best regional cosine) of either of its covers.  Covers cut from
+    the same pictures (a day of template covers, the demo's stock photos) match each other's regions by the
+    hundred, and each candidate costs a second look; a re-upload is almost always among its original's best."""
     cross = others_globals is not None
     b_glob = others_globals if cross else globals_
     b_reg = others_regions if cross else regions
     n, m = len(globals_), len(b_glob)
-    found_i, found_j = [], []
+    width = max(n, m, 1)
     base = similar_pairs(globals_, threshold, others=b_glob if cross else None, block=block)
-    found_i.append(base.i)
-    found_j.append(base.j)
+    found_i, found_j, found_s = [], [], []
     if n and m:
         for (qg, qr), (dr, rows_of_d), flip in (
                 ((globals_, regions), (b_reg, m), False), ((b_glob, b_reg), (regions, n), True)):
@@ -344,19 +355,52 @@ def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: floa
                 a, b = b, a  # (this set, others) for a cross search; i < j is fixed below otherwise
             found_i.append(a)
             found_j.append(b)
+            found_s.append(hits.similarity)
             if not cross:
                 break  # within one set, both directions are the same search: (a, b) and (b, a) are both found
-    i, j = np.concatenate(found_i).astype(np.int64), np.concatenate(found_j).astype(np.int64)
+    i = np.concatenate(found_i).astype(np.int64) if found_i else np.zeros(0, np.int64)
+    j = np.concatenate(found_j).astype(np.int64) if found_j else np.zeros(0, np.int64)
+    score = np.concatenate(found_s).astype(np.float32) if found_s else np.zeros(0, np.float32)
     if not cross:
         keep = i != j
-        i, j = np.minimum(i[keep], j[keep]), np.maximum(i[keep], j[keep])
-    if len(i) == 0:
+        i, j, score = np.minimum(i[keep], j[keep]), np.maximum(i[keep], j[keep]), score[keep]
+    key, score = _best_per_key(i * width + j, score)
+    regional_only = ~np.isin(key, base.i * width + base.j)
+    if per_cover > 0:
+        ri, rj = key[regional_only] // width, key[regional_only] % width
+        s = score[regional_only]
+        near = (_rank_within(ri, s) < per_cover) | (_rank_within(rj, s) < per_cover)
+        regional_only[np.flatnonzero(regional_only)[~near]] = False
+    key = np.union1d(base.i * width + base.j, key[regional_only])
+    if len(key) == 0:
         return Pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    key = np.unique(i * max(n, m) + j)
-    i, j = key // max(n, m), key % max(n, m)
+    i, j = key // width, key % width
     a, b = np.asarray(globals_, np.float32), np.asarray(b_glob, np.float32)
     sims = np.einsum("kd,kd->k", a[i], b[j]) / (np.linalg.norm(a[i], axis=1) * np.linalg.norm(b[j], axis=1))
     return Pairs(i, j, sims.astype(np.float32))
+
+
+def _best_per_key(key: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys, sorted, with the highest score each had."""
+    if len(key) == 0:
+        return key, score
+    order = np.lexsort((-score, key))
+    key, score = key[order], score[order]
+    first = np.r_[True, key[1:] != key[:-1]]
+    return key[first], score[first]
+
+
+def _rank_within(owner: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Each entry's rank (0 = best score, ties by position) among the entries of the same owner."""
+    if len(owner) == 0:
+        return np.zeros(0, np.int64)
+    order = np.lexsort((np.arange(len(owner)), -score, owner))
+    sorted_owner = owner[order]
+    starts = np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]])
+    ranks = np.arange(len(owner)) - np.repeat(starts, np.diff(np.r_[starts, len(owner)]))
+    out = np.empty(len(owner), np.int64)
+    out[order] = ranks
+    return out
 
 
 def _whole(globals_: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,11 @@
   (``regions``, float16).  A file written without them (the older format) still loads, with ``regions=None``;
   a caller that needs them asks ``recent(..., require_regions=True)``, which leaves such days out and counts them
   in ``skipped_without_regions``: their covers are fingerprinted again, their history is not matched.
+* The crop-robust dedup (``grouping.CropRobust``) computes its descriptors from another input
+  (``images.DescriptorInput``), so they live in a folder of their own (``variant``: ``-<input tag>``) and always
+  carry regions.  A day stored only in another folder of the same backbone and weights (another precision or
+  descriptor input: the dedup was switched) is not read either: ``other_format_days`` counts it for the summary.
+  ``prune`` sweeps every folder of the backbone, so a folder no run reads any more does not stay behind.
 """
 
 from __future__ import annotations
@@ -50,14 +55,16 @@ class FingerprintMemory:
     """The fingerprint files of one backbone (identified by name and weights hash) in one precision under the
     data root."""
 
-    def __init__(self, root: Path, backbone: str, weights_sha256: str, precision: str = "fp32"):
+    def __init__(self, root: Path, backbone: str, weights_sha256: str, precision: str = "fp32", variant: str = ""):
         self.root = Path(root)
         self.precision = precision
-        # a different weights file or precision makes different vectors: keep them apart
-        self.dir = self.root / "cache" / "fingerprints" / f"{backbone}-{weights_sha256[:12]}-{precision}"
+        self.variant = variant
+        # a different weights file, precision or descriptor input makes different vectors: keep them apart
+        self.family = f"{backbone}-{weights_sha256[:12]}"
+        self.dir = self.root / "cache" / "fingerprints" / "-".join(filter(None, (self.family, precision, variant)))
         self.skipped_without_regions: list[dt.date] = []  # days ``recent(require_regions=True)`` left out
         # the folder of the naming before the precision was part of it; never read, only counted and pruned
-        self.older_format_dir = self.root / "cache" / "fingerprints" / f"{backbone}-{weights_sha256[:12]}"
+        self.older_format_dir = self.root / "cache" / "fingerprints" / self.family
 
     def path(self, day: dt.date) -> Path:
         return self.dir / f"{day.strftime(storage.DATE_FORMAT)}.npz"
@@ -116,12 +123,27 @@ class FingerprintMemory:
         days = [day - dt.timedelta(days=n) for n in range(1, HISTORY_DAYS + 1)]
         return [d for d in days if (self.older_format_dir / self.path(d).name).is_file() and not self.path(d).is_file()]
 
+    def _sibling_dirs(self) -> list[Path]:
+        """The other folders of this backbone and weights file: other precisions and descriptor inputs."""
+        parent = self.root / "cache" / "fingerprints"
+        return sorted(d for d in parent.glob(f"{self.family}-*")
+                      if d.is_dir() and d != self.dir and d != self.older_format_dir)
+
+    def other_format_days(self, day: dt.date) -> list[dt.date]:
+        """Days of the history window (before ``day``) stored only in a folder of another precision or descriptor
+        input: not read, so their covers are fingerprinted again and their history is not matched."""
+        days = [day - dt.timedelta(days=n) for n in range(1, HISTORY_DAYS + 1)]
+        siblings = self._sibling_dirs()
+        return [d for d in days if not self.path(d).is_file()
+                and any((folder / self.path(d).name).is_file() for folder in siblings)]
+
     def prune(self, day: dt.date) -> int:
-        """Delete fingerprint files older than the history window (in the older-format folder too); returns how
-        many."""
+        """Delete fingerprint files older than the history window, in every folder of this backbone and weights
+        (the older-format one, other precisions and descriptor inputs too); returns how many."""
         removed = 0
         oldest = day - dt.timedelta(days=HISTORY_DAYS)
-        for path in [*self.dir.glob("*.npz"), *self.older_format_dir.glob("*.npz")]:
+        folders = [self.dir, self.older_format_dir, *self._sibling_dirs()]
+        for path in [p for folder in folders for p in folder.glob("*.npz")]:
             try:
                 file_day = storage.parse_day(path.stem)
             except ValueError:

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from ..models import VideoItem
 from .backbones import sha256_file
 from .calibration import thresholds
 from .memory import DayFingerprints, FingerprintMemory, published_ids
+
+if TYPE_CHECKING:
+    from .grouping import CropRobust
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +51,12 @@ class Cover:
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """What the dedup compares: an L2-normalised global descriptor and the keypoint look (see verify.detect)."""
+    """What the dedup compares: an L2-normalised global descriptor and the keypoint look (see verify.detect);
+    in the crop-robust dedup also the regional descriptors (R, D)."""
 
     vector: np.ndarray
     keypoints: Any
+    regions: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class Encoded:
     vectors: np.ndarray  # (n, dim) float32, row k belongs to covers[k]
     keypoints: list
     undecodable: dict[str, str] = field(default_factory=dict)  # key -> reason
+    regions: np.ndarray | None = None  # (n, R, D) in the crop-robust dedup, row k belongs to covers[k]
     fingerprinted: int = 0
     reused_from_cache: int = 0
 
@@ -146,11 +152,14 @@ def usable_covers(crawls: Crawls, rows: dict[str, dict]) -> list[Cover]:
 
 def encode(covers: list[Cover], fingerprinter, memory: FingerprintMemory, day: dt.date) -> Encoded:
     """Fingerprint the covers, reusing the fingerprint of the same video id with the same cover bytes from the
-    last days (or a rerun); save the day's fingerprints for the days after."""
+    last days (or a rerun); save the day's fingerprints for the days after.  A fingerprinter with ``regions``
+    reuses only stored days that have them."""
+    with_regions = bool(getattr(fingerprinter, "regions", False))
     known: dict[tuple[str, str], Fingerprint | str] = {}  # (video id, digest) -> fingerprint or why it failed
-    for stored in memory.recent(day):
+    for stored in memory.recent(day, require_regions=with_regions):
         for k, (vid, digest) in enumerate(zip(stored.ids, stored.digests, strict=True)):
-            known.setdefault((vid, digest), Fingerprint(stored.globals[k], stored.keypoints[k]))
+            regions = stored.regions[k] if with_regions else None
+            known.setdefault((vid, digest), Fingerprint(stored.globals[k], stored.keypoints[k], regions))
     todo: dict[tuple[str, str], Path] = {}
     for cover in covers:
         if (cover.item.id, cover.digest) not in known:
@@ -163,8 +172,9 @@ def encode(covers: list[Cover], fingerprinter, memory: FingerprintMemory, day: d
         failed = {s["path"]: s["reason"] for s in fresh.skipped}
         for key, path in todo.items():
             k = row_of.get(str(path))
-            known[key] = Fingerprint(fresh.globals[k], fresh.keypoints[k]) if k is not None else \
-                failed.get(str(path), "undecodable")
+            known[key] = (Fingerprint(fresh.globals[k], fresh.keypoints[k],
+                                      fresh.regions[k] if with_regions else None)
+                          if k is not None else failed.get(str(path), "undecodable"))
         fingerprinted = len(fresh.paths)
 
     ok: list[Cover] = []
@@ -179,27 +189,45 @@ def encode(covers: list[Cover], fingerprinter, memory: FingerprintMemory, day: d
     dim = prints[0].vector.shape[0] if prints else 0
     vectors = np.stack([p.vector for p in prints]).astype(np.float32) if prints else np.zeros((0, dim), np.float32)
     keypoints = [p.keypoints for p in prints]
+    regions = np.stack([p.regions for p in prints]) if with_regions and prints else None
     if ok:
-        memory.save(DayFingerprints(day, [c.item.key for c in ok], [c.digest for c in ok], vectors, keypoints))
+        memory.save(DayFingerprints(day, [c.item.key for c in ok], [c.digest for c in ok], vectors, keypoints,
+                                    regions))
         memory.prune(day)
-    return Encoded(ok, vectors, keypoints, undecodable, fingerprinted, reused)
+    return Encoded(ok, vectors, keypoints, undecodable, fingerprinted=fingerprinted, reused_from_cache=reused,
+                   regions=regions)
 
 
-def search(encoded: Encoded, limits: Thresholds, rows: dict[str, dict]) -> Verdicts:
-    """Group the same video: candidate pairs by global cosine, kept when the pictures agree geometrically; the
-    same id in two categories is one video.  In each group the first by (views, likes, category order, id) is
-    kept and the others become ``duplicate`` of it."""
-    from .grouping import Pairs, connected_groups, keep_order, similar_pairs
+def _candidates(vectors: np.ndarray, regions: np.ndarray | None, limits: Thresholds, robust: CropRobust | None,
+                others: tuple[np.ndarray, np.ndarray | None] | None = None):
+    """Pairs for the second look: global cosine ≥ the threshold; in the crop-robust dedup also a cover whole
+    close to a region of the other (``grouping.region_candidates``)."""
+    from .grouping import region_candidates, similar_pairs
+
+    if robust is None:
+        return similar_pairs(vectors, limits.cosine, others=None if others is None else others[0])
+    if others is None:
+        return region_candidates(vectors, regions, limits.cosine, robust.threshold, per_cover=robust.per_cover)
+    return region_candidates(vectors, regions, limits.cosine, robust.threshold, others[0], others[1],
+                             per_cover=robust.per_cover)
+
+
+def search(encoded: Encoded, limits: Thresholds, rows: dict[str, dict], robust: CropRobust | None = None) -> Verdicts:
+    """Group the same video: candidate pairs by global cosine (and regions, ``robust``), kept when the pictures
+    agree geometrically; the same id in two categories is one video.  In each group the first by (views, likes,
+    category order, id) is kept and the others become ``duplicate`` of it."""
+    from .grouping import Pairs, connected_groups, keep_order
     from .verify import pair_scores, passes
 
     verdicts = Verdicts(rows)
     for key, reason in encoded.undecodable.items():
         rows[key].update(status="skipped", reason=f"thumbnail undecodable: {reason}")
     rule = (limits.min_inliers, limits.min_agreement)
-    pairs = similar_pairs(encoded.vectors, limits.cosine)
+    contained = robust is not None and robust.contained_look
+    pairs = _candidates(encoded.vectors, encoded.regions, limits, robust)
     looked: dict[tuple[int, int], tuple[int, int]] = {}  # candidate pair (i < j) -> (inliers, agreement %)
     if len(pairs):
-        scores = pair_scores(encoded.keypoints, pairs, enough=rule)
+        scores = pair_scores(encoded.keypoints, pairs, enough=rule, contained=contained)
         verified = passes(scores, *rule)
         looked = {(min(i, j), max(i, j)): (int(n), int(a)) for i, j, (n, a)
                   in zip(pairs.i.tolist(), pairs.j.tolist(), scores.tolist(), strict=True)}
@@ -226,7 +254,7 @@ def search(encoded: Encoded, limits: Thresholds, rows: dict[str, dict]) -> Verdi
                 similarity = float(np.clip(encoded.vectors[k] @ encoded.vectors[best], -1.0, 1.0))
                 rows[encoded.covers[k].item.key].update(
                     status="duplicate", duplicate_of=kept_key, similarity=round(similarity, 4),
-                    **_evidence(encoded, k, best, parent, edges, looked, rule))
+                    **_evidence(encoded, k, best, parent, edges, looked, rule, contained))
     return verdicts
 
 
@@ -251,7 +279,7 @@ def _paths_to(best: int, group: list[int], edges: set[tuple[int, int]]) -> dict[
 
 
 def _evidence(encoded: Encoded, k: int, best: int, parent: dict[int, int], edges: set[tuple[int, int]],
-              looked: dict[tuple[int, int], tuple[int, int]], rule: tuple[int, int]) -> dict:
+              looked: dict[tuple[int, int], tuple[int, int]], rule: tuple[int, int], contained: bool = False) -> dict:
     """Why ``k`` is a duplicate of ``best``: how they were joined, and the second look at the pair itself (taken
     now when the grouping never compared the two directly: a chain, or the same id under a far cover)."""
     from .verify import pair_match
@@ -264,20 +292,20 @@ def _evidence(encoded: Encoded, k: int, best: int, parent: dict[int, int], edges
     else:
         matched_by, via = "chain", encoded.covers[parent[k]].item.key
     inliers, agreement = looked.get(pair) or pair_match(encoded.keypoints, pair[0], encoded.keypoints, pair[1],
-                                                        enough=rule)
+                                                        enough=rule, contained=contained)
     return {"inliers": int(inliers), "agreement": int(agreement), "matched_by": matched_by, "via": via}
 
 
 def match_history(data_root: Path, memory: FingerprintMemory, day: dt.date, encoded: Encoded,
-                  limits: Thresholds, rows: dict[str, dict]) -> int:
-    """Record on each row the best match among items published in the last days under another id."""
-    from .grouping import similar_pairs
+                  limits: Thresholds, rows: dict[str, dict], robust: CropRobust | None = None) -> int:
+    """Record on each row the best match among items published in the last days under another id (the same
+    candidates and look as ``search``)."""
     from .verify import pair_scores, passes
 
     if not len(encoded):
         return 0
-    hist_keys, hist_days, hist_vectors, hist_keypoints = [], [], [], []
-    for stored in memory.recent(day, include_today=False):
+    hist_keys, hist_days, hist_vectors, hist_keypoints, hist_regions = [], [], [], [], []
+    for stored in memory.recent(day, include_today=False, require_regions=robust is not None):
         published = published_ids(data_root, stored.day)
         for k, key in enumerate(stored.keys):
             if key.split("/", 1)[1] in published:
@@ -285,13 +313,17 @@ def match_history(data_root: Path, memory: FingerprintMemory, day: dt.date, enco
                 hist_days.append(stored.day.strftime(storage.DATE_FORMAT))
                 hist_vectors.append(stored.globals[k])
                 hist_keypoints.append(stored.keypoints[k])
+                if robust is not None:
+                    hist_regions.append(stored.regions[k])
     if not hist_keys:
         return 0
     rule = (limits.min_inliers, limits.min_agreement)
-    pairs = similar_pairs(encoded.vectors, limits.cosine, others=np.stack(hist_vectors).astype(np.float32))
+    others = (np.stack(hist_vectors).astype(np.float32), np.stack(hist_regions) if hist_regions else None)
+    pairs = _candidates(encoded.vectors, encoded.regions, limits, robust, others)
     scores = np.zeros((0, 2), np.int32)
     if len(pairs):
-        scores = pair_scores(encoded.keypoints, pairs, others=hist_keypoints, enough=rule)
+        scores = pair_scores(encoded.keypoints, pairs, others=hist_keypoints, enough=rule,
+                             contained=robust is not None and robust.contained_look)
         verified = passes(scores, *rule)
         pairs, scores = pairs.select(verified), scores[verified]
     best: dict[int, tuple[float, int, tuple[int, int]]] = {}
@@ -346,6 +378,7 @@ def dedup_day(settings: Settings, day: dt.date, raw_items: Mapping[str, Path], w
     ``dedup.jsonl`` + ``dedup_summary.json`` into ``work_dir``.  ``categories`` (default: those of
     ``raw_items``) names every category the run wanted: one without a file is reported missing."""
     from .fingerprint import Fingerprinter
+    from .grouping import CropRobust
 
     day = storage.parse_day(day)
     categories = list(categories if categories is not None else raw_items)
@@ -353,19 +386,34 @@ def dedup_day(settings: Settings, day: dt.date, raw_items: Mapping[str, Path], w
     rows = {item.key: _row(item) for item in crawls.items}
     covers = usable_covers(crawls, rows)
 
-    fp = fingerprinter or Fingerprinter(settings.backbone, settings.models_dir, precision=settings.precision)
+    robust = CropRobust(enabled=True) if settings.dedup_crop_robust else None
+    fp = fingerprinter or Fingerprinter(settings.backbone, settings.models_dir, precision=settings.precision,
+                                        regions=robust is not None,
+                                        descriptor_input=robust.descriptor_input if robust else None)
+    if robust is not None and (not fp.regions or fp.descriptor_input != robust.descriptor_input):
+        raise ValueError(f"the crop-robust dedup needs a fingerprinter with regions of {robust.descriptor_input}")
     limits = Thresholds(*thresholds(fp.name, settings.dedup_threshold, precision=fp.precision,
                                     weights_sha256=fp.choice.weights_sha256))
-    memory = FingerprintMemory(settings.data_root, fp.name, fp.choice.weights_sha256, fp.precision)
+    memory = FingerprintMemory(settings.data_root, fp.name, fp.choice.weights_sha256, fp.precision,
+                               variant=robust.descriptor_input.tag if robust else "")
     encoded = encode(covers, fp, memory, day)
-    verdicts = search(encoded, limits, rows)
-    verdicts.history_matches = match_history(settings.data_root, memory, day, encoded, limits, rows)
+    verdicts = search(encoded, limits, rows, robust)
+    verdicts.history_matches = match_history(settings.data_root, memory, day, encoded, limits, rows, robust)
     summary = summarise(fp, limits, categories, crawls, encoded, verdicts)
-    older = memory.older_format_days(day)
+    summary["crop_robust"] = robust is not None
+    summary["region_threshold"] = robust.threshold if robust else None
+    summary["region_per_cover"] = robust.per_cover if robust else None
+    summary["descriptor_input"] = robust.descriptor_input.tag if robust else None
+    older, other = memory.older_format_days(day), memory.other_format_days(day)
     summary["memory_older_format_days"] = [d.strftime(storage.DATE_FORMAT) for d in older]
+    summary["memory_other_format_days"] = [d.strftime(storage.DATE_FORMAT) for d in other]
     if older:
         log.warning("dedup %s: fingerprint memory of %s is in the older format (no precision in its folder): not "
                     "read, so those days' re-uploads are not matched", day, ", ".join(map(str, older)))
+    if other:
+        log.warning("dedup %s: fingerprint memory of %s was made with another precision or descriptor input "
+                    "(%s is read): not read, so those days' re-uploads are not matched", day,
+                    ", ".join(map(str, other)), memory.dir.name)
 
     work_dir = Path(work_dir)
     summary_path = storage.atomic_write_json(work_dir / "dedup_summary.json", summary)
