@@ -69,6 +69,7 @@ test-distributed: setup
 
 bench: setup
 	$(PY) bench/bench_dedup.py
+	$(PY) bench/bench_dedup_regions.py
 	$(PY) bench/bench_lang.py
 	$(PY) bench/bench_crawl.py
 
@@ -81,7 +82,8 @@ eval-dedup: setup
 eval-dedup-hard: setup
 	$(PY) bench/eval_dedup_hard.py --regions --descriptor-input 128:2 --region-thresholds 0.74 --existing $(EVAL_HARD_ARGS)
 
-# What the regional descriptors cost against today's global-only fingerprints, in one run.
+# What the crop-robust dedup costs against today's, in one run: regional descriptors and candidates on the real
+# covers (skipped where ../shared/reference is absent), and the dedup stage on a demo day.
 bench-dedup-regions: setup
 	$(PY) bench/bench_dedup_regions.py
 

@@ -100,6 +100,10 @@ LATE_DAY_DEADLINES = [
                           description="Language detector: lingua (offline), google, auto (google with credentials)"),
         "backbone": Param(ENVIRONMENT.backbone, type="string", enum=list(BACKBONES),
                           description="Cover fingerprint network for dedup"),
+        "dedup_crop_robust": Param(ENVIRONMENT.dedup_crop_robust, type="boolean",
+                                   description="Dedup also finds heavy crops, square cuts, thumbnails and meme frames "
+                                               "of a cover (regional candidates, contained look; "
+                                               "$TIKTOK_TOP10_DEDUP_CROP_ROBUST sets the default)"),
     },
 )
 def tiktok_top10():

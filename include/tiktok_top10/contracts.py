@@ -59,6 +59,7 @@ class RunSpec(_Wire):
     top_n: int
     detector: str
     backbone: str
+    dedup_crop_robust: bool = False  # the crop-robust dedup (dedup.grouping.CropRobust)
     fallback_run: bool = False  # the 12:00 run, which works only when the day is not complete yet
     proxy_server: str = ""
     headful: bool = False
@@ -69,7 +70,8 @@ class RunSpec(_Wire):
     def resolve(cls, params: Mapping[str, Any], when: dt.datetime, environment: Settings) -> RunSpec:
         """``params`` are the run's Params (trigger conf already applied over the defaults the environment set
         at parse time); ``environment`` supplies everything that is not a Param.  Validates like Settings."""
-        overrides = {k: params[k] for k in ("categories", "source", "min_views", "top_n", "detector", "backbone")
+        overrides = {k: params[k] for k in ("categories", "source", "min_views", "top_n", "detector", "backbone",
+                                            "dedup_crop_robust")
                      if params.get(k) is not None}
         settings = environment.with_overrides(**overrides)
         seoul = when.astimezone(KST)
@@ -82,6 +84,7 @@ class RunSpec(_Wire):
             top_n=settings.top_n,
             detector=settings.detector,
             backbone=settings.backbone,
+            dedup_crop_robust=settings.dedup_crop_robust,
             fallback_run=(seoul.hour, seoul.minute) == (FALLBACK_HOUR, 0),
             **{k: getattr(settings, k) for k in CRAWL_KNOBS},
         )
@@ -101,7 +104,7 @@ class RunSpec(_Wire):
         return base.with_overrides(
             data_root=Path(self.data_root), categories=self.categories, source=self.source,
             min_views=self.min_views, top_n=self.top_n, detector=self.detector, backbone=self.backbone,
-            **{k: getattr(self, k) for k in CRAWL_KNOBS},
+            dedup_crop_robust=self.dedup_crop_robust, **{k: getattr(self, k) for k in CRAWL_KNOBS},
         )
 
 

@@ -51,7 +51,12 @@ def test_resolve_run_task_uses_injected_params_and_logical_date(top10_dag, tmp_p
                            "backbone": "efficientnet-lite0"},
                    logical_date=dt.datetime(2026, 11, 22, 3, 0, tzinfo=KST), dag_run=None)
     assert spec["day"] == "2026-11-22" and spec["data_root"] == str(tmp_path) and spec["categories"] == ["dance"]
+    assert spec["dedup_crop_robust"] is False
     json.dumps(spec)
+    spec = resolve(params={"dedup_crop_robust": True}, logical_date=dt.datetime(2026, 11, 22, 3, 0, tzinfo=KST),
+                   dag_run=None)
+    assert spec["dedup_crop_robust"] is True
+    assert RunSpec.from_dict(spec).settings().dedup_crop_robust is True  # what the dedup task runs with
 
 
 # --- retries by error kind -----------------------------------------------------------------------------------

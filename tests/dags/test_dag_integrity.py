@@ -60,7 +60,7 @@ def test_params_form(dagbag):
     params = dagbag.dags["tiktok_top10"].params
     assert params["categories"] == ["main", "dance", "challenge", "food", "tts"]
     assert params["source"] == "demo" and params["min_views"] == 100_000 and params["top_n"] == 10
-    assert params["detector"] == "auto" and params["backbone"] == "auto"
+    assert params["detector"] == "auto" and params["backbone"] == "auto" and params["dedup_crop_robust"] is False
     schema = params.get_param("source").schema
     assert schema["enum"] == ["demo", "tiktok"]
 
@@ -74,11 +74,13 @@ def test_environment_sets_the_param_defaults_at_parse_time(monkeypatch):
     monkeypatch.setenv("TIKTOK_TOP10_MIN_VIEWS", "5000")
     monkeypatch.setenv("TIKTOK_TOP10_TOP_N", "3")
     monkeypatch.setenv("TIKTOK_TOP10_DETECTOR", "lingua")
+    monkeypatch.setenv("TIKTOK_TOP10_DEDUP_CROP_ROBUST", "1")
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert not bag.import_errors
     params = bag.dags["tiktok_top10"].params
     assert params["categories"] == ["tts", "food"]
     assert (params["min_views"], params["top_n"], params["detector"]) == (5000, 3, "lingua")
+    assert params["dedup_crop_robust"] is True
 
 
 def test_invalid_environment_is_an_import_error(monkeypatch):
