@@ -8,6 +8,11 @@ the first alone merges a creator's template series.  An item without a usable co
 ``skipped``: it cannot be published.  Fingerprints are reused from earlier days when the cover bytes are the
 same, and items are matched against the last week's published items so re-uploads under a new id are recorded.
 
+With ``Settings.dedup_crop_robust`` (``grouping.CropRobust``) the candidates also come from regional descriptors
+(a cover whole close to a window of the other: a heavy crop, a square cut, a thumbnail, a meme frame), at most
+each cover's best regional match, and the second look also accepts one cover lying inside the other; the
+fingerprint memory of that mode is kept apart (``memory.py``).
+
 The work runs in three steps whose inputs and outputs are named types: :func:`encode` (covers → ``Encoded``
 fingerprints, reusing the memory), :func:`search` (``Encoded`` → duplicate verdicts on the rows) and
 :func:`summarise` (rows → the summary the manifest copies).  :func:`dedup_day` reads exactly the crawl files it is
