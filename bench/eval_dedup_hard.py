@@ -352,19 +352,21 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
     print(f"\n[existing evaluation set, held-out split] {len(kept)} images")
     variants = [(None, 0, False)] + [(rt, k, c) for rt in sorted({REGION_THRESHOLD, *args.region_thresholds})
                                      for k, c in ((0, False), (0, True), *((k, True) for k in args.per_cover if k))]
+    searched = {}  # (region threshold, per cover) -> candidates: both looks check the same ones
     for region_threshold, per_cover, contained in variants:
-        if True:
-            if region_threshold is None:
-                pairs, name = similar_pairs(result.globals, threshold), "global cosine (today's pipeline)"
-            else:
-                pairs = region_candidates(robust.globals, robust.regions, threshold, region_threshold,
-                                          per_cover=per_cover)
-                name = robust_name(args, region_threshold, per_cover, contained)
-            ok = agree(result.keypoints, pairs, min_inliers, min_agreement, contained=contained)
-            m = pair_metrics(ids, connected_groups(len(ids), pairs.select(ok)))
-            out[name] = {k: v for k, v in m.items() if k != "merged"} | {"candidates": len(pairs)}
-            print(f"{name:<44} P={m['precision']:.3f} R={m['recall']:.3f} merges={m['distinct_video_merges']} "
-                  f"candidates={len(pairs)}")
+        if region_threshold is None:
+            pairs, name = similar_pairs(result.globals, threshold), "global cosine (today's pipeline)"
+        else:
+            if (region_threshold, per_cover) not in searched:
+                searched[(region_threshold, per_cover)] = region_candidates(
+                    robust.globals, robust.regions, threshold, region_threshold, per_cover=per_cover)
+            pairs = searched[(region_threshold, per_cover)]
+            name = robust_name(args, region_threshold, per_cover, contained)
+        ok = agree(result.keypoints, pairs, min_inliers, min_agreement, contained=contained)
+        m = pair_metrics(ids, connected_groups(len(ids), pairs.select(ok)))
+        out[name] = {k: v for k, v in m.items() if k != "merged"} | {"candidates": len(pairs)}
+        print(f"{name:<44} P={m['precision']:.3f} R={m['recall']:.3f} merges={m['distinct_video_merges']} "
+              f"candidates={len(pairs)}")
     return out
 
 
@@ -486,9 +488,12 @@ def main(argv: list[str] | None = None) -> int:
             report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, True))
             print_row(name, report[name])
         for region_threshold in sorted({REGION_THRESHOLD, *args.region_thresholds}):
+            searched = {}  # per cover -> candidates: both looks check the same ones
             for per_cover, contained in ((0, False), (0, True), *((k, True) for k in args.per_cover if k)):
-                candidates = region_candidates(robust.globals, robust.regions, threshold, region_threshold,
-                                               per_cover=per_cover)
+                if per_cover not in searched:
+                    searched[per_cover] = region_candidates(robust.globals, robust.regions, threshold,
+                                                            region_threshold, per_cover=per_cover)
+                candidates = searched[per_cover]
                 name = robust_name(args, region_threshold, per_cover, contained)
                 report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, contained))
                 print_row(name, report[name])

@@ -103,7 +103,8 @@ LATE_DAY_DEADLINES = [
         "dedup_crop_robust": Param(ENVIRONMENT.dedup_crop_robust, type="boolean",
                                    description="Dedup also finds heavy crops, square cuts, thumbnails and meme frames "
                                                "of a cover (regional candidates, contained look; "
-                                               "$TIKTOK_TOP10_DEDUP_CROP_ROBUST sets the default)"),
+                                               "$TIKTOK_TOP10_DEDUP_CROP_ROBUST sets the default). Its fingerprint "
+                                               "memory is its own: the days before a switch are not matched"),
     },
 )
 def tiktok_top10():

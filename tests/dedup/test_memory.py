@@ -77,17 +77,24 @@ def test_another_precision_or_descriptor_input_is_never_read_but_counted_and_pru
     plain = FingerprintMemory(tmp_path, "efficientnet-lite0", "ab" * 32, "int8")
     robust = FingerprintMemory(tmp_path, "efficientnet-lite0", "ab" * 32, "int8", variant="w128ac2")
     assert robust.dir.name == "efficientnet-lite0-abababababab-int8-w128ac2" and robust.dir != plain.dir
-    other_backbone = FingerprintMemory(tmp_path, "resnet50", "cd" * 32, "int8")
+    # not this backbone and weights file: another backbone, other weights, a name this one's is a prefix of
+    strangers = [FingerprintMemory(tmp_path, "resnet50", "cd" * 32, "int8"),
+                 FingerprintMemory(tmp_path, "efficientnet-lite0", "ef" * 32, "int8"),
+                 FingerprintMemory(tmp_path, "efficientnet-lite0x", "ab" * 32, "int8")]
     for back in (1, 2, HISTORY_DAYS + 2):
         plain.save(_fps(today - dt.timedelta(days=back)))
-        other_backbone.save(_fps(today - dt.timedelta(days=back)))
+        for stranger in strangers:
+            stranger.save(_fps(today - dt.timedelta(days=back)))
     robust.save(_fps(today - dt.timedelta(days=2)))
     assert [fps.day for fps in robust.recent(today, include_today=False)] == [today - dt.timedelta(days=2)]
     assert robust.other_format_days(today) == [today - dt.timedelta(days=1)]
     assert plain.other_format_days(today) == []  # the robust folder holds no day the plain one lacks
-    assert robust.prune(today) == 1  # the plain folder's old day; another backbone's folder is not this one's
+    assert robust.prune(today) == 1  # the plain folder's old day; the strangers' folders are not this one's
     assert sorted(p.stem for p in plain.dir.glob("*.npz")) == ["2026-01-18", "2026-01-19"]
-    assert len(list(other_backbone.dir.glob("*.npz"))) == 3
+    assert [len(list(stranger.dir.glob("*.npz"))) for stranger in strangers] == [3, 3, 3]
+    # once the plain mode's days have all aged out, its folder goes too; the folder in use stays
+    assert robust.prune(today + dt.timedelta(days=HISTORY_DAYS + 2)) == 3
+    assert not plain.dir.exists() and robust.dir.is_dir() and all(stranger.dir.is_dir() for stranger in strangers)
 
 
 def test_regions_are_stored_undeflated_and_the_same_day_makes_the_same_bytes(tmp_path):

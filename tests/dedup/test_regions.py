@@ -140,7 +140,9 @@ def _regional_oracle(globals_, regions, threshold, region_threshold, per_cover, 
         return base | set(regional)
 
     def best_of(side: int, owner: int) -> list:
-        mine = sorted(((-s, p) for p, s in regional.items() if p[side] == owner))
+        """``owner``'s best regional partners: within one set a cover is on either side of a pair (i < j)."""
+        mine = sorted((-s, p) for p, s in regional.items()
+                      if (p[side] == owner if others is not None else owner in p))
         return [p for _, p in mine[:per_cover]]
 
     kept = {p for p in regional if p in best_of(0, p[0]) or p in best_of(1, p[1])}
@@ -171,6 +173,9 @@ def test_per_cover_bound_keeps_each_covers_best_regional_pairs_and_every_global_
     assert set(zip(plain.i.tolist(), plain.j.tolist(), strict=True)) <= got
     if per_cover:
         assert len(got) < len(everything)  # the bound binds on this set
+        regional = got - set(zip(plain.i.tolist(), plain.j.tolist(), strict=True))
+        # each regional pair is one of its covers' best: per_cover choices per cover at most
+        assert len(regional) <= per_cover * n
     # across sets (history): the same rule, the best per cover on each side
     others_g, others_r = globals_[:9].copy(), regions[:9].copy()
     cross = region_candidates(globals_[9:], regions[9:], 0.8, 0.7, others_g, others_r, per_cover=per_cover)

@@ -293,8 +293,8 @@ def _residual(proj):
 REGION_THRESHOLD = 0.70
 # What regions add, bounded per cover (region_candidates(per_cover=...)): on a demo day (704 covers cut from a
 # few stock photos) the regions at 0.70 add ~12,000 pairs to ~1,300, ten times the second look's work; each
-# cover's best match keeps ~1,100 of them, its best 2 ~2,000 (the dedup stage +35 % on that day, over the +25 %
-# the stage may grow: make bench-dedup-regions; the harder set's recall: make eval-dedup-hard).
+# cover's best match keeps ~600 of them, its best 2 ~1,100, at the same recall on the harder set
+# (make bench-dedup-regions, make eval-dedup-hard EVAL_HARD_ARGS="--per-cover 1 2").
 REGION_PER_COVER = 1
 WHOLE_REGIONS = 3  # the first regional descriptors of a cover are its views whole (fingerprint.region_descriptors)
 
@@ -334,7 +334,8 @@ def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: floa
     pair's global cosine, as for ``similar_pairs``.
 
     ``per_cover`` > 0 bounds what the regions add: a pair found only by its regions is kept when it is among the
-    ``per_cover`` best regional matches (by their best regional cosine) of either of its covers.  Covers cut from
+    ``per_cover`` best regional matches (by their best regional cosine) of either of its covers (within one set,
+    among all of a cover's partners; across sets, among its partners in the other set).  Covers cut from
     the same pictures (a day of template covers, the demo's stock photos) match each other's regions by the
     hundred, and each candidate costs a second look; a re-upload is almost always among its original's best."""
     cross = others_globals is not None
@@ -370,7 +371,11 @@ def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: floa
     if per_cover > 0:
         ri, rj = key[regional_only] // width, key[regional_only] % width
         s = score[regional_only]
-        near = (_rank_within(ri, s) < per_cover) | (_rank_within(rj, s) < per_cover)
+        if cross:  # i and j index two sets: each side's covers rank their own partners
+            near = (_rank_within(ri, s) < per_cover) | (_rank_within(rj, s) < per_cover)
+        else:  # one set: a cover ranks all its partners, whichever side of i < j it is on
+            rank = _rank_within(np.concatenate([ri, rj]), np.concatenate([s, s]))
+            near = (rank[:len(ri)] < per_cover) | (rank[len(ri):] < per_cover)
         regional_only[np.flatnonzero(regional_only)[~near]] = False
     key = np.union1d(base.i * width + base.j, key[regional_only])
     if len(key) == 0:

@@ -17,7 +17,8 @@
   (``images.DescriptorInput``), so they live in a folder of their own (``variant``: ``-<input tag>``) and always
   carry regions.  A day stored only in another folder of the same backbone and weights (another precision or
   descriptor input: the dedup was switched) is not read either: ``other_format_days`` counts it for the summary.
-  ``prune`` sweeps every folder of the backbone, so a folder no run reads any more does not stay behind.
+  ``prune`` sweeps every folder of the backbone and weights file, and removes those it empties, so a folder no
+  run reads any more does not stay behind.
 """
 
 from __future__ import annotations
@@ -153,6 +154,9 @@ class FingerprintMemory:
             if file_day < oldest:
                 storage.remove_tree(path, self.root)
                 removed += 1
+        for folder in folders[1:]:  # another mode's folder that holds nothing any more goes too
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         return removed
 
 

@@ -209,7 +209,7 @@ def _candidates(vectors: np.ndarray, regions: np.ndarray | None, limits: Thresho
     close to a region of the other (``grouping.region_candidates``)."""
     from .grouping import region_candidates, similar_pairs
 
-    if robust is None:
+    if robust is None or not robust.enabled:
         return similar_pairs(vectors, limits.cosine, others=None if others is None else others[0])
     if others is None:
         return region_candidates(vectors, regions, limits.cosine, robust.threshold, per_cover=robust.per_cover)
@@ -399,8 +399,9 @@ def dedup_day(settings: Settings, day: dt.date, raw_items: Mapping[str, Path], w
         raise ValueError(f"the crop-robust dedup needs a fingerprinter with regions of {robust.descriptor_input}")
     limits = Thresholds(*thresholds(fp.name, settings.dedup_threshold, precision=fp.precision,
                                     weights_sha256=fp.choice.weights_sha256))
+    # the folder follows what the descriptors were made of, so a fingerprinter given in never mixes its own in
     memory = FingerprintMemory(settings.data_root, fp.name, fp.choice.weights_sha256, fp.precision,
-                               variant=robust.descriptor_input.tag if robust else "")
+                               variant=fp.descriptor_input.tag if fp.descriptor_input else "")
     encoded = encode(covers, fp, memory, day)
     verdicts = search(encoded, limits, rows, robust)
     verdicts.history_matches = match_history(settings.data_root, memory, day, encoded, limits, rows, robust)
