@@ -210,9 +210,9 @@ def bench_stage_on_demo_day(day: dt.date, runs: int) -> None:
         median = {key: statistics.median(values) for key, values in walls.items()}
         print(f"dedup stage on demo day {day} ({last[False]['items']} items, {covers} covers, "
               f"{last[False]['precision']}), a fresh process per run, median of {runs}:")
-        for phase, what in (("first", "no memory"), ("rerun", "the day remembered")):
+        for phase, what in (("first", "first run, no memory"), ("rerun", "rerun, the day remembered")):
             today, robust = median[(False, phase)], median[(True, phase)]
-            print(f"  {phase} run ({what}): today {today:.2f} s, crop-robust {robust:.2f} s: {robust / today:.2f}x "
+            print(f"  {what}: today {today:.2f} s, crop-robust {robust:.2f} s: {robust / today:.2f}x "
                   f"({100 * (robust / today - 1):+.0f} %); runs {[round(w, 2) for w in walls[(False, phase)]]} vs "
                   f"{[round(w, 2) for w in walls[(True, phase)]]}")
         print(f"  duplicates: today {last[False]['duplicates']}, crop-robust {last[True]['duplicates']}; the day's "
