@@ -350,10 +350,10 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
     threshold, min_inliers, min_agreement = rule
     out = {}
     print(f"\n[existing evaluation set, held-out split] {len(kept)} images")
-    variants = [(None, 0, False)] + [(rt, k, c) for rt in sorted({REGION_THRESHOLD, *args.region_thresholds})
-                                     for k, c in ((0, False), (0, True), *((k, True) for k in args.per_cover if k))]
-    searched = {}  # (region threshold, per cover) -> candidates: both looks check the same ones
-    for region_threshold, per_cover, contained in variants:
+    thresholds = sorted({REGION_THRESHOLD, *args.region_thresholds})
+    variants = [(None, 0, False, False)] + [(rt, *look) for rt in thresholds for look in robust_looks(args)]
+    searched = {}  # (region threshold, per cover) -> candidates: every look checks the same ones
+    for region_threshold, per_cover, contained, sift in variants:
         if region_threshold is None:
             pairs, name = similar_pairs(result.globals, threshold), "global cosine (today's pipeline)"
         else:
@@ -361,8 +361,8 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
                 searched[(region_threshold, per_cover)] = region_candidates(
                     robust.globals, robust.regions, threshold, region_threshold, per_cover=per_cover)
             pairs = searched[(region_threshold, per_cover)]
-            name = robust_name(args, region_threshold, per_cover, contained)
-        ok = agree(result.keypoints, pairs, min_inliers, min_agreement, contained=contained)
+            name = robust_name(args, region_threshold, per_cover, contained, sift)
+        ok = agree(result.keypoints, pairs, min_inliers, min_agreement, contained=contained, sift=sift)
         m = pair_metrics(ids, connected_groups(len(ids), pairs.select(ok)))
         out[name] = {k: v for k, v in m.items() if k != "merged"} | {"candidates": len(pairs)}
         print(f"{name:<44} P={m['precision']:.3f} R={m['recall']:.3f} merges={m['distinct_video_merges']} "
@@ -370,14 +370,23 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
     return out
 
 
-def robust_name(args, region_threshold: float, per_cover: int, contained: bool) -> str:
+def robust_looks(args) -> list[tuple[int, bool, bool]]:
+    """(per cover, contained look, SIFT look) rows of the regional candidates: unbounded with the plain, the
+    contained and the contained + SIFT look; each ``--per-cover`` bound with the contained look, without and
+    with SIFT."""
+    bounded = [(k, True, sift) for k in args.per_cover if k for sift in (False, True)]
+    return [(0, False, False), (0, True, False), (0, True, True), *bounded]
+
+
+def robust_name(args, region_threshold: float, per_cover: int, contained: bool, sift: bool = False) -> str:
     from tiktok_top10.dedup.grouping import CropRobust
 
     stage = CropRobust()
-    shipped = (contained and per_cover == stage.per_cover and region_threshold == stage.threshold
-               and args.descriptor_input == stage.descriptor_input)
+    shipped = (contained and sift == stage.sift_look and per_cover == stage.per_cover
+               and region_threshold == stage.threshold and args.descriptor_input == stage.descriptor_input)
     return (f"regions>={region_threshold}{args.robust_label}" + (f", best {per_cover}/cover" if per_cover else "")
-            + (" + contained look" if contained else "") + (" [the stage's rule]" if shipped else ""))
+            + (" + contained look" if contained else "") + (" + SIFT" if sift else "")
+            + (" [the stage's rule]" if shipped else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -459,17 +468,19 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {"images": len(kept), "rule": rule, "rule_source": source, "backbone": fp.name,
               "precision": fp.precision}
-    scored: dict[tuple[int, int, bool], tuple[int, int]] = {}
+    scored: dict[tuple[int, int, bool, bool], tuple[int, int]] = {}
 
-    def second_look(pairs, contained: bool) -> np.ndarray:
+    def second_look(pairs, contained: bool, sift: bool = False) -> np.ndarray:
         listed = list(zip(pairs.i.tolist(), pairs.j.tolist(), strict=True))
-        todo = [(i, j) for i, j in listed if (i, j, contained) not in scored]
+        todo = [(i, j) for i, j in listed if (i, j, contained, sift) not in scored]
         if todo:
             ti, tj = np.asarray(todo, np.int64).T
-            found = pair_scores(result.keypoints, Pairs(ti, tj, np.zeros(len(ti), np.float32)), contained=contained)
+            # the SIFT look follows a failed ORB one: it needs the rule (the pairs' pass/fail is the same)
+            found = pair_scores(result.keypoints, Pairs(ti, tj, np.zeros(len(ti), np.float32)), contained=contained,
+                                sift=sift, enough=(min_inliers, min_agreement) if sift else None)
             for (i, j), s in zip(todo, found, strict=True):
-                scored[(i, j, contained)] = (int(s[0]), int(s[1]))
-        scores = np.asarray([scored[(i, j, contained)] for i, j in listed], np.int32).reshape(-1, 2)
+                scored[(i, j, contained, sift)] = (int(s[0]), int(s[1]))
+        scores = np.asarray([scored[(i, j, contained, sift)] for i, j in listed], np.int32).reshape(-1, 2)
         return passes(scores, min_inliers, min_agreement)
 
     t0 = time.perf_counter()
@@ -489,13 +500,13 @@ def main(argv: list[str] | None = None) -> int:
             print_row(name, report[name])
         for region_threshold in sorted({REGION_THRESHOLD, *args.region_thresholds}):
             searched = {}  # per cover -> candidates: both looks check the same ones
-            for per_cover, contained in ((0, False), (0, True), *((k, True) for k in args.per_cover if k)):
+            for per_cover, contained, sift in robust_looks(args):
                 if per_cover not in searched:
                     searched[per_cover] = region_candidates(robust.globals, robust.regions, threshold,
                                                             region_threshold, per_cover=per_cover)
                 candidates = searched[per_cover]
-                name = robust_name(args, region_threshold, per_cover, contained)
-                report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, contained))
+                name = robust_name(args, region_threshold, per_cover, contained, sift)
+                report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, contained, sift))
                 print_row(name, report[name])
     for name, m in report.items():
         if isinstance(m, dict) and m["merged"]:

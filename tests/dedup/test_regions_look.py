@@ -110,3 +110,45 @@ def test_a_square_cut_shrunk_to_a_thumbnail_zooms_beyond_the_plain_look_but_veri
     assert SCALE_RANGE[1] < scale <= CONTAINED_SCALE_RANGE[1], scale
     assert pair_match(looks, 0, looks, 1)[1] == 0
     assert pair_match(looks, 0, looks, 1, contained=True)[1] >= 60
+
+
+def _jpeg(img: Image.Image, quality: int) -> Image.Image:
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def test_sift_look_verifies_a_tiny_thumbnail_of_a_heavy_crop_orb_cannot():
+    """A 36 %-area crop shrunk to a 120-px thumbnail at JPEG quality 25: ORB, on the blown-up 512-px image, finds
+    a transform with a handful of inliers; SIFT on the small grey images lines the pictures up."""
+    from tiktok_top10.dedup.verify import SiftLook, pair_match
+
+    cover = make_cover("chelsea")
+    w, h = cover.size
+    crop = cover.crop((round(0.4 * w), round(0.35 * h), w, round(0.95 * h)))
+    thumb = _jpeg(crop.resize((120, round(crop.size[1] * 120 / crop.size[0])), Image.BILINEAR), 25)
+    looks = [_look(cover), _look(thumb)]
+    rule = (10, 40)
+    orb = pair_match(looks, 0, looks, 1, enough=rule, contained=True)
+    assert 0 < orb[0] < rule[0]  # ORB tried and failed
+    with_sift = pair_match(looks, 0, looks, 1, enough=rule, contained=True, sift=SiftLook())
+    assert with_sift[0] >= 15 and with_sift[1] >= 80
+    again = pair_match(looks, 0, looks, 1, enough=rule, contained=True, sift=SiftLook())
+    assert again == with_sift  # deterministic across instances
+    # without the rule the SIFT look does not run: nothing says ORB failed
+    assert pair_match(looks, 0, looks, 1, contained=True, sift=SiftLook()) == pair_match(looks, 0, looks, 1,
+                                                                                         contained=True)
+
+
+def test_sift_look_does_not_verify_a_shared_caption_band():
+    from tiktok_top10.dedup.verify import SiftLook, pair_match
+
+    for a, b in (("chelsea", "rocket"), ("coffee", "astronaut")):
+        looks = [_look(_band(make_cover(a))), _look(_band(make_cover(b)))]
+        sift_alone = SiftLook().match(looks[0][2], looks[1][2], enough=(10, 40), contained=True)
+        assert sift_alone[1] < 35, (a, b, sift_alone)  # the band's glyphs may line up; the pictures do not
+        score = pair_match(looks, 0, looks, 1, enough=(10, 40), contained=True, sift=SiftLook())
+        assert score[1] < 35, (a, b, score)

@@ -78,7 +78,7 @@ def test_crop_robust_stage_finds_cut_reuploads_todays_stage_keeps(tmp_path, lite
         assert row["status"] == "duplicate" and row["duplicate_of"] == original and row["matched_by"] == "cover"
         assert row["inliers"] >= rule[0] and row["agreement"] >= rule[1]
     assert {k for k, r in robust.items() if r["status"] == "kept"} == {"main/100", "main/200", "main/300", "main/400"}
-    assert summary["crop_robust"] is True and summary["region_per_cover"] >= 1
+    assert summary["crop_robust"] is True and summary["region_per_cover"] >= 1 and summary["sift_look"] is True
     assert summary["descriptor_input"] == "w128ac2" and summary["region_threshold"] == pytest.approx(0.70)
     folders = sorted(p.name for p in (robust_root / "cache" / "fingerprints").iterdir())
     assert len(folders) == 1 and folders[0].endswith("-w128ac2")

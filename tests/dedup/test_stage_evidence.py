@@ -45,3 +45,37 @@ def test_a_chained_duplicate_names_the_link_and_shows_its_own_pair(tmp_path):
     # the look at (kept, chained) itself, taken though the grouping never compared them
     expected = pair_match(looks, 0, looks, 2, enough=(12, 30))
     assert (chained["inliers"], chained["agreement"]) == expected and expected[0] > 0
+
+
+def test_crop_robust_search_gives_a_failed_orb_look_the_sift_look(tmp_path):
+    """A tiny re-encoded thumbnail of a heavy crop, a candidate of its cover: ORB cannot verify it, so today's
+    search keeps it; the crop-robust search's SIFT look joins it, and its row shows that look."""
+    import io
+
+    from PIL import Image
+
+    from tiktok_top10.dedup.grouping import CropRobust
+
+    cover = make_cover("chelsea")
+    w, h = cover.size
+    crop = cover.crop((round(0.4 * w), round(0.35 * h), w, round(0.95 * h)))
+    buf = io.BytesIO()
+    crop.resize((120, round(crop.size[1] * 120 / crop.size[0])), Image.BILINEAR).save(buf, "JPEG", quality=25)
+    (tmp_path / "1.jpg").write_bytes(buf.getvalue())
+    cover.save(tmp_path / "0.jpg", quality=90)
+    covers = [Cover(_item("0", 900), tmp_path / "0.jpg", digest="0"), Cover(_item("1", 100), tmp_path / "1.jpg",
+                                                                             digest="1")]
+    looks = [detect(decode_cover(c.path)[1]) for c in covers]
+    vectors = np.asarray([[1.0, 0.0], [1.0, 0.0]], np.float32)  # a candidate pair, whatever found it
+    regions = np.stack([vectors[:, None, :]] * 4, axis=1).reshape(2, 4, 2).astype(np.float16)
+    limits = Thresholds(cosine=0.78, min_inliers=10, min_agreement=40)
+    outcomes = {}
+    for name, robust in (("today", None), ("no sift", CropRobust(enabled=True, sift_look=False)),
+                         ("crop-robust", CropRobust(enabled=True))):
+        rows = {c.item.key: _row(c.item) for c in covers}
+        search(Encoded(covers, vectors, looks, regions=regions), limits, rows, robust)
+        outcomes[name] = rows["main/1"]
+    assert outcomes["today"]["status"] == "kept" and outcomes["no sift"]["status"] == "kept"
+    joined = outcomes["crop-robust"]
+    assert joined["status"] == "duplicate" and joined["duplicate_of"] == "main/0" and joined["matched_by"] == "cover"
+    assert joined["inliers"] >= 10 and joined["agreement"] >= 40

@@ -307,7 +307,8 @@ class CropRobust:
 
     ``enabled``: fingerprint with regional descriptors (``Fingerprinter(regions=True)``) of ``descriptor_input``
     and take candidates from ``region_candidates`` at ``region_threshold``, what the regions add bounded to each
-    cover's best ``per_cover``; ``contained_look``: the second look
+    cover's best ``per_cover``; ``sift_look``: a pair ORB could not verify gets a SIFT look
+    (``verify.SiftLook``); ``contained_look``: the second look
     also accepts a cover lying inside the other or overlapping it in a real part of both
     (``verify.agreement(contained=True)``), which heavy crops and meme frames need."""
 
@@ -315,6 +316,7 @@ class CropRobust:
     region_threshold: float = 0.0  # 0: REGION_THRESHOLD
     per_cover: int = REGION_PER_COVER  # 0: every regional pair
     contained_look: bool = True
+    sift_look: bool = True  # verify.SiftLook after a failed ORB look (thumbnails, flat pictures under a band)
     descriptor_input: DescriptorInput = field(default_factory=DescriptorInput)
 
     @property

@@ -10,8 +10,9 @@ same, and items are matched against the last week's published items so re-upload
 
 With ``Settings.dedup_crop_robust`` (``grouping.CropRobust``) the candidates also come from regional descriptors
 (a cover whole close to a window of the other: a heavy crop, a square cut, a thumbnail, a meme frame), at most
-each cover's best regional match, and the second look also accepts one cover lying inside the other; the
-fingerprint memory of that mode is kept apart (``memory.py``).
+each cover's best regional match; the second look also accepts one cover lying inside the other, and a pair ORB
+could not verify gets a SIFT look (``verify.SiftLook``); the fingerprint memory of that mode is kept apart
+(``memory.py``).
 
 The work runs in three steps whose inputs and outputs are named types: :func:`encode` (covers → ``Encoded``
 fingerprints, reusing the memory), :func:`search` (``Encoded`` → duplicate verdicts on the rows) and
@@ -228,11 +229,11 @@ def search(encoded: Encoded, limits: Thresholds, rows: dict[str, dict], robust: 
     for key, reason in encoded.undecodable.items():
         rows[key].update(status="skipped", reason=f"thumbnail undecodable: {reason}")
     rule = (limits.min_inliers, limits.min_agreement)
-    contained = robust is not None and robust.contained_look
+    contained, sift = _looks(robust)
     pairs = _candidates(encoded.vectors, encoded.regions, limits, robust)
     looked: dict[tuple[int, int], tuple[int, int]] = {}  # candidate pair (i < j) -> (inliers, agreement %)
     if len(pairs):
-        scores = pair_scores(encoded.keypoints, pairs, enough=rule, contained=contained)
+        scores = pair_scores(encoded.keypoints, pairs, enough=rule, contained=contained, sift=sift)
         verified = passes(scores, *rule)
         looked = {(min(i, j), max(i, j)): (int(n), int(a)) for i, j, (n, a)
                   in zip(pairs.i.tolist(), pairs.j.tolist(), scores.tolist(), strict=True)}
@@ -259,8 +260,15 @@ def search(encoded: Encoded, limits: Thresholds, rows: dict[str, dict], robust: 
                 similarity = float(np.clip(encoded.vectors[k] @ encoded.vectors[best], -1.0, 1.0))
                 rows[encoded.covers[k].item.key].update(
                     status="duplicate", duplicate_of=kept_key, similarity=round(similarity, 4),
-                    **_evidence(encoded, k, best, parent, edges, looked, rule, contained))
+                    **_evidence(encoded, k, best, parent, edges, looked, rule, contained, sift))
     return verdicts
+
+
+def _looks(robust: CropRobust | None) -> tuple[bool, bool]:
+    """(contained look, SIFT look) of the second look: both off in today's dedup."""
+    if robust is None or not robust.enabled:
+        return False, False
+    return robust.contained_look, robust.sift_look
 
 
 def _paths_to(best: int, group: list[int], edges: set[tuple[int, int]]) -> dict[int, int]:
@@ -284,10 +292,11 @@ def _paths_to(best: int, group: list[int], edges: set[tuple[int, int]]) -> dict[
 
 
 def _evidence(encoded: Encoded, k: int, best: int, parent: dict[int, int], edges: set[tuple[int, int]],
-              looked: dict[tuple[int, int], tuple[int, int]], rule: tuple[int, int], contained: bool = False) -> dict:
+              looked: dict[tuple[int, int], tuple[int, int]], rule: tuple[int, int], contained: bool = False,
+              sift: bool = False) -> dict:
     """Why ``k`` is a duplicate of ``best``: how they were joined, and the second look at the pair itself (taken
     now when the grouping never compared the two directly: a chain, or the same id under a far cover)."""
-    from .verify import pair_match
+    from .verify import SiftLook, pair_match
 
     pair = (min(k, best), max(k, best))
     if encoded.covers[k].item.id == encoded.covers[best].item.id:
@@ -297,7 +306,8 @@ def _evidence(encoded: Encoded, k: int, best: int, parent: dict[int, int], edges
     else:
         matched_by, via = "chain", encoded.covers[parent[k]].item.key
     inliers, agreement = looked.get(pair) or pair_match(encoded.keypoints, pair[0], encoded.keypoints, pair[1],
-                                                        enough=rule, contained=contained)
+                                                        enough=rule, contained=contained,
+                                                        sift=SiftLook() if sift else None)
     return {"inliers": int(inliers), "agreement": int(agreement), "matched_by": matched_by, "via": via}
 
 
@@ -327,8 +337,9 @@ def match_history(data_root: Path, memory: FingerprintMemory, day: dt.date, enco
     pairs = _candidates(encoded.vectors, encoded.regions, limits, robust, others)
     scores = np.zeros((0, 2), np.int32)
     if len(pairs):
-        scores = pair_scores(encoded.keypoints, pairs, others=hist_keypoints, enough=rule,
-                             contained=robust is not None and robust.contained_look)
+        contained, sift = _looks(robust)
+        scores = pair_scores(encoded.keypoints, pairs, others=hist_keypoints, enough=rule, contained=contained,
+                             sift=sift)
         verified = passes(scores, *rule)
         pairs, scores = pairs.select(verified), scores[verified]
     best: dict[int, tuple[float, int, tuple[int, int]]] = {}
@@ -409,6 +420,7 @@ def dedup_day(settings: Settings, day: dt.date, raw_items: Mapping[str, Path], w
     summary["crop_robust"] = robust is not None
     summary["region_threshold"] = robust.threshold if robust else None
     summary["region_per_cover"] = robust.per_cover if robust else None
+    summary["sift_look"] = robust.sift_look if robust else False
     summary["descriptor_input"] = robust.descriptor_input.tag if robust else None
     older, other = memory.older_format_days(day), memory.other_format_days(day)
     summary["memory_older_format_days"] = [d.strftime(storage.DATE_FORMAT) for d in older]

@@ -29,11 +29,17 @@ side, the cropped-away margins on the other), so both shares stay below one.  A 
 share does not pass: the frames overlap whole, and inside that overlap the band stays a minority.  A crop of a
 crop (square, then shrunk to a thumbnail) zooms beyond the plain look's ``SCALE_RANGE``, so the contained look
 allows ``CONTAINED_SCALE_RANGE``.  Measured: bench/eval_dedup_hard.py (models/README.md).
+
+ORB finds few true matches on a tiny re-encoded thumbnail blown up to the 512-px keypoint image, or on a nearly flat
+picture under a caption band.  The crop-robust dedup then takes a second, SIFT look (``SiftLook``) at the pairs
+ORB tried and could not verify: SIFT keypoints of the two small grey images (which the memory keeps, so history
+pairs get it too), the same RANSAC and the same pixel check, at the same ``min_inliers`` / ``min_agreement``.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -90,22 +96,23 @@ def detect(gray: np.ndarray) -> CoverLook:
     return plain, mirrored, small
 
 
-def transform(a: Keypoints, b: Keypoints, at_least: int = MIN_MATCHES) -> tuple[int, np.ndarray | None]:
+def transform(a: Keypoints, b: Keypoints, at_least: int = MIN_MATCHES, *, norm: int | None = None,
+              reprojection_px: float = REPROJECTION_PX) -> tuple[int, np.ndarray | None]:
     """(inliers, 2x3 similarity mapping A's points onto B's) by RANSAC; (0, None) when there is none.  Fewer than
     ``at_least`` ratio-test matches cannot give that many inliers: RANSAC is skipped, which is most of the cost
-    for the many unrelated candidate pairs."""
+    for the many unrelated candidate pairs.  ``norm``: the descriptors' distance (default Hamming, ORB's)."""
     cv2 = _cv2()
     (pa, da), (pb, db) = a, b
     if len(da) < 8 or len(db) < 8:
         return 0, None
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING if norm is None else norm)
     good = [m[0] for m in matcher.knnMatch(da, db, k=2) if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
     if len(good) < max(MIN_MATCHES, at_least):
         return 0, None
     src = pa[[m.queryIdx for m in good]]
     dst = pb[[m.trainIdx for m in good]]
     cv2.setRNGSeed(RANSAC_SEED)
-    matrix, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PX,
+    matrix, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=reprojection_px,
                                                maxIters=2000, confidence=0.99)
     if matrix is None:
         return 0, None
@@ -182,9 +189,10 @@ def contained_agreement(forward: tuple[int, int, int], backward: tuple[int, int,
 
 
 def pair_match(looks: list, i: int, other: list, j: int, enough: tuple[int, int] | None = None,
-               contained: bool = False) -> tuple[int, int]:
+               contained: bool = False, sift: SiftLook | None = None) -> tuple[int, int]:
     """(inliers, agreement %) of A against B as is and against B mirrored: the first orientation that verifies
-    under ``enough`` = (min_inliers, min_agreement) (the mirror is then not tried), else the better one."""
+    under ``enough`` = (min_inliers, min_agreement) (the mirror is then not tried), else the better one.  With
+    ``sift`` and ``enough``, a pair ORB found a transform for but could not verify also gets the SIFT look."""
     plain_a, _, small_a = looks[i]
     b_plain, b_mirror, small_b = other[j]
     floor = enough[0] if enough is not None else MIN_MATCHES
@@ -199,7 +207,59 @@ def pair_match(looks: list, i: int, other: list, j: int, enough: tuple[int, int]
         if enough is not None and score[0] >= enough[0] and score[1] >= enough[1]:
             return score
         best = max(best, score, key=lambda s: (s[1], s[0]))
+    if sift is not None and enough is not None and best[0] > 0:
+        # ORB had enough matches to try but did not verify: a re-upload it could not line up?
+        best = max(best, sift.match(small_a, small_b, enough, contained), key=lambda s: (s[1], s[0]))
     return best
+
+
+SIFT_FEATURES = 500
+SIFT_REPROJECTION_PX = REPROJECTION_PX * PIXEL_LONG_SIDE / KEYPOINT_LONG_SIDE  # the same tolerance on the small image
+
+
+class SiftLook:
+    """The SIFT look of ``pair_match(sift=...)`` on the small grey images of a cover look (≤ 256 px, what
+    ``detect`` keeps and the memory stores).  Each image's SIFT keypoints (and its mirror's) are computed once per
+    instance, so one instance serves one batch of pairs (``pair_scores``); thread-safe."""
+
+    def __init__(self):
+        self._features: dict[tuple[int, bool], tuple[np.ndarray, Keypoints]] = {}
+        self._lock = threading.Lock()
+
+    def features(self, small: np.ndarray, mirrored: bool = False) -> Keypoints:
+        key = (id(small), mirrored)
+        with self._lock:
+            known = self._features.get(key)
+        if known is not None:
+            return known[1]
+        image = np.ascontiguousarray(small[:, ::-1]) if mirrored else small
+        kps, des = _cv2().SIFT_create(nfeatures=SIFT_FEATURES).detectAndCompute(image, None)
+        found = (np.asarray([k.pt for k in kps], np.float32).reshape(-1, 2),
+                 des if des is not None else np.zeros((0, 128), np.float32))
+        with self._lock:  # the image is kept with its entry, so its id cannot be reused by another while cached
+            self._features.setdefault(key, (small, found))
+        return found
+
+    def match(self, small_a: np.ndarray, small_b: np.ndarray, enough: tuple[int, int] | None = None,
+              contained: bool = False) -> tuple[int, int]:
+        """(inliers, agreement %) like ``pair_match``'s, from SIFT keypoints of the small images."""
+        cv2 = _cv2()
+        floor = enough[0] if enough is not None else MIN_MATCHES
+        a = self.features(small_a)
+        best = (0, 0)
+        for mirrored in (False, True):
+            inliers, matrix = transform(a, self.features(small_b, mirrored), floor, norm=cv2.NORM_L2,
+                                        reprojection_px=SIFT_REPROJECTION_PX)
+            if matrix is None:
+                continue
+            matrix = matrix.astype(np.float64)
+            matrix[:, 2] *= KEYPOINT_LONG_SIDE / PIXEL_LONG_SIDE  # agreement() takes the keypoint image's pixels
+            b_small = np.ascontiguousarray(small_b[:, ::-1]) if mirrored else small_b
+            score = (inliers, agreement(small_a, b_small, matrix, contained))
+            if enough is not None and score[0] >= enough[0] and score[1] >= enough[1]:
+                return score
+            best = max(best, score, key=lambda s: (s[1], s[0]))
+        return best
 
 
 def passes(scores: np.ndarray, min_inliers: int, min_agreement: int) -> np.ndarray:
@@ -209,26 +269,28 @@ def passes(scores: np.ndarray, min_inliers: int, min_agreement: int) -> np.ndarr
 
 
 def pair_scores(looks: list, pairs, others: list | None = None,
-                enough: tuple[int, int] | None = None, contained: bool = False) -> np.ndarray:
+                enough: tuple[int, int] | None = None, contained: bool = False, sift: bool = False) -> np.ndarray:
     """(inliers, agreement %) of every pair as an (N, 2) int array; OpenCV releases the GIL, so pairs are
-    checked on all cores."""
+    checked on all cores.  ``sift``: the SIFT look after a failed ORB one (``pair_match``)."""
     from concurrent.futures import ThreadPoolExecutor
 
     other = looks if others is None else others
+    second = SiftLook() if sift else None
     work = list(zip(pairs.i.tolist(), pairs.j.tolist(), strict=True))
     if len(work) < 64:
-        return np.asarray([pair_match(looks, i, other, j, enough, contained) for i, j in work],
+        return np.asarray([pair_match(looks, i, other, j, enough, contained, second) for i, j in work],
                           dtype=np.int32).reshape(-1, 2)
     with ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0)))) as pool:
-        scores = pool.map(lambda ij: pair_match(looks, ij[0], other, ij[1], enough, contained), work, chunksize=64)
+        scores = pool.map(lambda ij: pair_match(looks, ij[0], other, ij[1], enough, contained, second), work,
+                          chunksize=64)
         return np.asarray(list(scores), dtype=np.int32).reshape(-1, 2)
 
 
 def agree(looks: list, pairs, min_inliers: int, min_agreement: int, others: list | None = None,
-          contained: bool = False) -> np.ndarray:
+          contained: bool = False, sift: bool = False) -> np.ndarray:
     """Bool mask of the pairs that verify."""
     rule = (min_inliers, min_agreement)
-    return passes(pair_scores(looks, pairs, others, enough=rule, contained=contained), *rule)
+    return passes(pair_scores(looks, pairs, others, enough=rule, contained=contained, sift=sift), *rule)
 
 
 def verifier(looks: list, min_inliers: int, min_agreement: int, others: list | None = None,
