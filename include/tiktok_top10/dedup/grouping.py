@@ -289,7 +289,7 @@ def _residual(proj):
 # Regional candidates (``region_candidates``): a cover's whole descriptors (its global one and its three views)
 # against every regional descriptor of the other cover, both ways.  0.70 on descriptors of
 # ``images.DescriptorInput``, unbounded: harder-set recall 0.898 at 0 merges (0.839 at 0.74); with the bound
-# below 0.876 (make eval-dedup-hard; models/README.md).
+# below 0.876, 0.905 with the SIFT look (make eval-dedup-hard; models/README.md).
 REGION_THRESHOLD = 0.70
 # What regions add, bounded per cover (region_candidates(per_cover=...)): on a demo day (704 covers cut from a
 # few stock photos) the regions at 0.70 add ~12,000 pairs to ~1,300, ten times the second look's work; each
