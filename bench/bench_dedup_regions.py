@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     pair_scores(res.keypoints, regional, enough=rule, contained=True)
     t_look = time.perf_counter() - start
     print(f"second look: today's {len(today)} candidates {t_look_today:.2f} s; the {len(regional)} crop-robust "
-          f"candidates, contained look: {t_look:.2f} s ({1000 * t_look / max(1, len(regional)):.1f} ms/pair)")
+          f"candidates, contained look (ORB only): {t_look:.2f} s "
+          f"({1000 * t_look / max(1, len(regional)):.1f} ms/pair)")
     whole_today = timings[False] + t_today + t_look_today
     whole_robust = timings[True] + t_regional + t_look
     print(f"whole (fingerprints + search + second look): today {whole_today:.2f} s, crop-robust {whole_robust:.2f} s:"
