@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from tiktok_top10.dedup.fingerprint import GEM_P, REGION_DTYPE, Fingerprinter, n_regions, region_descriptors
     from tiktok_top10.dedup.grouping import region_candidates, similar_pairs
     from tiktok_top10.dedup.verify import pair_scores
+    from tiktok_top10.dedup.votes import pair_votes
 
     paths = list(dict.fromkeys(c.path for c in reference_covers(seed_crawls)))[: args.covers]
     models_dir = Settings.from_env().models_dir
@@ -115,11 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     today = similar_pairs(results[False].globals, threshold)
     t_today = time.perf_counter() - start
     start = time.perf_counter()
-    regional = region_candidates(res.globals, res.regions, threshold, args.region_threshold, per_cover=args.per_cover)
+    regional = region_candidates(res.globals, res.regions, threshold, args.region_threshold, per_cover=args.per_cover,
+                                 weak_floor=stage_rule.vote_floor, weak=lambda i, j: pair_votes(res.keypoints, i, j),
+                                 weak_per_cover=stage_rule.votes_per_cover)
     t_regional = time.perf_counter() - start
     scale = 1000 / n
     print(f"candidate pairs (cos >= {threshold}{'' if entry else ', the documented rule'}; regions >= "
-          f"{args.region_threshold}, each cover's best {args.per_cover or 'all'}, on "
+          f"{args.region_threshold}, each cover's best {args.per_cover or 'all'}, and by keypoint votes each "
+          f"cover's best {stage_rule.votes_per_cover} down to {stage_rule.vote_floor}, on "
           f"{descriptor_input.tag if descriptor_input else 'the covers as decoded'}): "
           f"today {len(today)} ({len(today) * scale:.0f} per 1,000 covers at this density; "
           f"x{1000 / n:.1f} more again at 1,000 covers, pairs grow with n^2), search {1000 * t_today:.0f} ms; "
@@ -129,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     pair_scores(results[False].keypoints, today, enough=rule)
     t_look_today = time.perf_counter() - start
     start = time.perf_counter()
-    pair_scores(res.keypoints, regional, enough=rule, contained=True)
+    pair_scores(res.keypoints, regional, enough=rule, contained=True, sift=stage_rule.sift_look)
     t_look = time.perf_counter() - start
     print(f"second look: today's {len(today)} candidates {t_look_today:.2f} s; the {len(regional)} crop-robust "
-          f"candidates, contained look (ORB only): {t_look:.2f} s "
+          f"candidates, contained look{' + SIFT' if stage_rule.sift_look else ''}: {t_look:.2f} s "
           f"({1000 * t_look / max(1, len(regional)):.1f} ms/pair)")
     whole_today = timings[False] + t_today + t_look_today
     whole_robust = timings[True] + t_regional + t_look

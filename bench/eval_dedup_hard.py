@@ -327,7 +327,7 @@ def subset(result, rows: list[int]):
 def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path) -> dict:
     """The same rules on ``make eval-dedup``'s set (its held-out split): are its figures any worse?"""
     from tiktok_top10.dedup.evaluation import build_eval_set, pair_metrics
-    from tiktok_top10.dedup.grouping import REGION_THRESHOLD, connected_groups, region_candidates, similar_pairs
+    from tiktok_top10.dedup.grouping import REGION_THRESHOLD, connected_groups, similar_pairs
     from tiktok_top10.dedup.verify import agree
 
     dataset = cal.load()["dataset"]
@@ -351,17 +351,17 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
     out = {}
     print(f"\n[existing evaluation set, held-out split] {len(kept)} images")
     thresholds = sorted({REGION_THRESHOLD, *args.region_thresholds})
-    variants = [(None, 0, False, False)] + [(rt, *look) for rt in thresholds for look in robust_looks(args)]
-    searched = {}  # (region threshold, per cover) -> candidates: every look checks the same ones
-    for region_threshold, per_cover, contained, sift in variants:
+    variants = [(None, 0, False, False, False)] + [(rt, *look) for rt in thresholds for look in robust_looks(args)]
+    searched = {}  # (region threshold, per cover, votes) -> candidates: every look checks the same ones
+    for region_threshold, per_cover, contained, sift, votes in variants:
         if region_threshold is None:
             pairs, name = similar_pairs(result.globals, threshold), "global cosine (today's pipeline)"
         else:
-            if (region_threshold, per_cover) not in searched:
-                searched[(region_threshold, per_cover)] = region_candidates(
-                    robust.globals, robust.regions, threshold, region_threshold, per_cover=per_cover)
-            pairs = searched[(region_threshold, per_cover)]
-            name = robust_name(args, region_threshold, per_cover, contained, sift)
+            if (region_threshold, per_cover, votes) not in searched:
+                searched[(region_threshold, per_cover, votes)] = robust_search(
+                    robust, result.keypoints, threshold, region_threshold, per_cover, votes)
+            pairs = searched[(region_threshold, per_cover, votes)]
+            name = robust_name(args, region_threshold, per_cover, contained, sift, votes)
         ok = agree(result.keypoints, pairs, min_inliers, min_agreement, contained=contained, sift=sift)
         m = pair_metrics(ids, connected_groups(len(ids), pairs.select(ok)))
         out[name] = {k: v for k, v in m.items() if k != "merged"} | {"candidates": len(pairs)}
@@ -370,21 +370,38 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
     return out
 
 
-def robust_looks(args) -> list[tuple[int, bool, bool]]:
-    """(per cover, contained look, SIFT look) rows of the regional candidates: unbounded with the plain, the
-    contained and the contained + SIFT look; each ``--per-cover`` bound with the contained look, without and
-    with SIFT."""
-    bounded = [(k, True, sift) for k in args.per_cover if k for sift in (False, True)]
-    return [(0, False, False), (0, True, False), (0, True, True), *bounded]
+def robust_looks(args) -> list[tuple[int, bool, bool, bool]]:
+    """(per cover, contained look, SIFT look, keypoint votes) rows of the regional candidates: unbounded with the
+    plain, the contained and the contained + SIFT look; each ``--per-cover`` bound with the contained look,
+    without and with SIFT, and with SIFT and the keypoint votes (``grouping.CropRobust.votes_per_cover``)."""
+    bounded = [(k, True, sift, False) for k in args.per_cover if k for sift in (False, True)]
+    voted = [(k, True, True, True) for k in args.per_cover if k]
+    return [(0, False, False, False), (0, True, False, False), (0, True, True, False), *bounded, *voted]
 
 
-def robust_name(args, region_threshold: float, per_cover: int, contained: bool, sift: bool = False) -> str:
+def robust_search(robust, looks, threshold: float, region_threshold: float, per_cover: int, votes: bool):
+    """``region_candidates`` as the stage calls it, with (``votes``) or without the keypoint votes."""
+    from tiktok_top10.dedup.grouping import CropRobust, region_candidates
+    from tiktok_top10.dedup.votes import pair_votes
+
+    stage = CropRobust()
+    if not votes:
+        return region_candidates(robust.globals, robust.regions, threshold, region_threshold, per_cover=per_cover)
+    return region_candidates(robust.globals, robust.regions, threshold, region_threshold, per_cover=per_cover,
+                             weak_floor=stage.vote_floor, weak=lambda i, j: pair_votes(looks, i, j),
+                             weak_per_cover=stage.votes_per_cover)
+
+
+def robust_name(args, region_threshold: float, per_cover: int, contained: bool, sift: bool = False,
+                votes: bool = False) -> str:
     from tiktok_top10.dedup.grouping import CropRobust
 
     stage = CropRobust()
     shipped = (contained and sift == stage.sift_look and per_cover == stage.per_cover
+               and votes == (stage.votes_per_cover > 0)
                and region_threshold == stage.threshold and args.descriptor_input == stage.descriptor_input)
     return (f"regions>={region_threshold}{args.robust_label}" + (f", best {per_cover}/cover" if per_cover else "")
+            + (f" + votes>={stage.vote_floor}" if votes else "")
             + (" + contained look" if contained else "") + (" + SIFT" if sift else "")
             + (" [the stage's rule]" if shipped else ""))
 
@@ -499,13 +516,13 @@ def main(argv: list[str] | None = None) -> int:
             report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, True))
             print_row(name, report[name])
         for region_threshold in sorted({REGION_THRESHOLD, *args.region_thresholds}):
-            searched = {}  # per cover -> candidates: both looks check the same ones
-            for per_cover, contained, sift in robust_looks(args):
-                if per_cover not in searched:
-                    searched[per_cover] = region_candidates(robust.globals, robust.regions, threshold,
-                                                            region_threshold, per_cover=per_cover)
-                candidates = searched[per_cover]
-                name = robust_name(args, region_threshold, per_cover, contained, sift)
+            searched = {}  # (per cover, votes) -> candidates: every look checks the same ones
+            for per_cover, contained, sift, votes in robust_looks(args):
+                if (per_cover, votes) not in searched:
+                    searched[(per_cover, votes)] = robust_search(robust, result.keypoints, threshold,
+                                                                 region_threshold, per_cover, votes)
+                candidates = searched[(per_cover, votes)]
+                name = robust_name(args, region_threshold, per_cover, contained, sift, votes)
                 report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, contained, sift))
                 print_row(name, report[name])
     for name, m in report.items():

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageEnhance
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_CRAWLS = REPO.parent / "shared" / "reference" / "seed-crawls"
@@ -43,3 +44,15 @@ def make_reupload(img: Image.Image, seed: int, edits=("crop", "caption", "tone")
     for name in edits:
         img = EDITS[name](img, rng)
     return edit_reencode(img, rng)
+
+
+def tiny_recoloured_corner(img: Image.Image) -> Image.Image:
+    """A reposter's cut: 65 % of the width and height off-centre, a colour cast, a 200-px JPEG at quality 40."""
+    w, h = img.size
+    cut = img.crop((int(w * 0.10), int(h * 0.20), int(w * 0.75), int(h * 0.85)))
+    cut = ImageEnhance.Color(cut).enhance(1.8)
+    cut = Image.blend(cut, Image.new("RGB", cut.size, (200, 40, 40)), 0.15)
+    small = cut.resize((200, round(cut.size[1] * 200 / cut.size[0])), Image.BILINEAR)
+    buf = BytesIO()
+    small.save(buf, "JPEG", quality=40)
+    return Image.open(BytesIO(buf.getvalue())).convert("RGB")

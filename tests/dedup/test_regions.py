@@ -119,8 +119,9 @@ def test_memory_keeps_regions_and_skips_old_format_days(tmp_path):
     assert memory.skipped_without_regions == [yesterday]
 
 
-def _regional_oracle(globals_, regions, threshold, region_threshold, per_cover, others=None):
-    """``region_candidates`` by pair loops: the reference the vectorised search must agree with."""
+def _regional_oracle(globals_, regions, threshold, region_threshold, per_cover, others=None, weak=None):
+    """``region_candidates`` by pair loops: the reference the vectorised search must agree with.  ``weak``:
+    (floor, score(i, j), per cover) of ``region_candidates(weak_floor=, weak=, weak_per_cover=)``."""
     from tiktok_top10.dedup.grouping import WHOLE_REGIONS
 
     def whole(g, r):
@@ -134,19 +135,25 @@ def _regional_oracle(globals_, regions, threshold, region_threshold, per_cover, 
             base.add((i, j))
         best = max(float((whole(globals_[i], regions[i]) @ orr[j].T).max()),
                    float((whole(og[j], orr[j]) @ regions[i].T).max()))
-        if best >= region_threshold and (i, j) not in base:
+        if best >= min(region_threshold, weak[0] if weak else 1.0) and (i, j) not in base:
             regional[(i, j)] = best
-    if not per_cover:
-        return base | set(regional)
 
-    def best_of(side: int, owner: int) -> list:
-        """``owner``'s best regional partners: within one set a cover is on either side of a pair (i < j)."""
-        mine = sorted((-s, p) for p, s in regional.items()
+    def best_of(scores: dict, side: int, owner: int, k: int) -> list:
+        """``owner``'s best ``k`` partners: within one set a cover is on either side of a pair (i < j)."""
+        mine = sorted((-s, p) for p, s in scores.items()
                       if (p[side] == owner if others is not None else owner in p))
-        return [p for _, p in mine[:per_cover]]
+        return [p for _, p in mine[:k]]
 
-    kept = {p for p in regional if p in best_of(0, p[0]) or p in best_of(1, p[1])}
-    return base | kept
+    strong = {p: s for p, s in regional.items() if s >= region_threshold}
+    kept = base | (set(strong) if not per_cover else
+                   {p for p in strong if p in best_of(strong, 0, p[0], per_cover)
+                    or p in best_of(strong, 1, p[1], per_cover)})
+    if weak is None:
+        return kept
+    _, score, k = weak
+    scored = {p: score(*p) for p in regional if p not in kept}
+    scored = {p: s for p, s in scored.items() if s > 0}
+    return kept | {p for p in scored if p in best_of(scored, 0, p[0], k) or p in best_of(scored, 1, p[1], k)}
 
 
 @pytest.mark.parametrize("per_cover", [0, 1, 2])
@@ -181,3 +188,42 @@ def test_per_cover_bound_keeps_each_covers_best_regional_pairs_and_every_global_
     cross = region_candidates(globals_[9:], regions[9:], 0.8, 0.7, others_g, others_r, per_cover=per_cover)
     assert set(zip(cross.i.tolist(), cross.j.tolist(), strict=True)) == _regional_oracle(
         globals_[9:], regions[9:], 0.8, 0.7, per_cover, others=(others_g, others_r))
+
+
+@pytest.mark.parametrize(("per_cover", "weak_per_cover"), [(1, 1), (0, 1), (1, 2)])
+def test_weak_pairs_join_when_they_are_a_covers_best_by_their_own_score(per_cover, weak_per_cover):
+    """Below the regional threshold down to the floor (and beyond the per-cover bound) a pair is undecided; the
+    ``weak`` score (keypoint votes in the stage) picks each cover's best of those.  Pairs below the floor and pairs
+    scored 0 never join; without ``weak`` nothing changes."""
+    from tiktok_top10.dedup.grouping import region_candidates
+
+    rng = np.random.default_rng(11)
+    dim, n_reg, n = 16, 8, 24
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    pictures = unit(rng.normal(size=(4, dim)))
+    globals_ = unit(pictures[rng.integers(0, 4, n)] + 0.9 * rng.normal(size=(n, dim)))
+    regions = unit(pictures[rng.integers(0, 4, (n, n_reg))] + 0.6 * rng.normal(size=(n, n_reg, dim)))
+    regions[:, 0] = globals_
+    table = rng.random((n, n)).astype(np.float32) * (rng.random((n, n)) < 0.7)  # some pairs share no keypoint
+
+    def score(i, j):
+        return table[np.asarray(i), np.asarray(j)]
+
+    args = (globals_, regions, 0.8, 0.7)
+    plain = region_candidates(*args, per_cover=per_cover)
+    found = region_candidates(*args, per_cover=per_cover, weak_floor=0.5, weak=score, weak_per_cover=weak_per_cover)
+    got = set(zip(found.i.tolist(), found.j.tolist(), strict=True))
+    assert got == _regional_oracle(*args, per_cover, weak=(0.5, lambda i, j: float(table[i, j]), weak_per_cover))
+    assert set(zip(plain.i.tolist(), plain.j.tolist(), strict=True)) < got  # the weak pairs add some
+    assert set(zip(plain.i.tolist(), plain.j.tolist(), strict=True)) == _regional_oracle(*args, per_cover)
+    assert all(table[i, j] > 0 for i, j in got - set(zip(plain.i.tolist(), plain.j.tolist(), strict=True)))
+    others_g, others_r = globals_[:9].copy(), regions[:9].copy()
+    cross = region_candidates(globals_[9:], regions[9:], 0.8, 0.7, others_g, others_r, per_cover=per_cover,
+                              weak_floor=0.5, weak=lambda i, j: score(np.asarray(i) + 9, j),
+                              weak_per_cover=weak_per_cover)
+    assert set(zip(cross.i.tolist(), cross.j.tolist(), strict=True)) == _regional_oracle(
+        globals_[9:], regions[9:], 0.8, 0.7, per_cover, others=(others_g, others_r),
+        weak=(0.5, lambda i, j: float(table[i + 9, j]), weak_per_cover))

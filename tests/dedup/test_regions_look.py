@@ -64,6 +64,10 @@ def test_contained_agreement_rules():
     assert contained_agreement((20, 100, 100), (20, 120, 20)) == 0.0  # overlaps under a quarter of the other
     assert contained_agreement((20, 100, 20), (20, 120, 29)) == 0.0  # a quarter of neither (a corner)
     assert contained_agreement((0, 0, 0), (5, 10, 10)) == 0.0  # too little texture to judge
+    # inside the overlap, fewer than CONTAINED_MIN_AGREEMENT of the cells agreeing is no verdict at all (a shared
+    # caption band or template inside a whole-frame overlap agrees on up to ~47 %); at it, the share counts
+    assert contained_agreement((47, 100, 100), (60, 120, 100)) == 0.0
+    assert np.isclose(contained_agreement((50, 100, 100), (60, 120, 100)), 0.5)
 
 
 def _meme(picture: Image.Image, top: float = 0.3, bottom: float = 0.12) -> Image.Image:

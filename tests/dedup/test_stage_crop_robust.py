@@ -80,6 +80,7 @@ def test_crop_robust_stage_finds_cut_reuploads_todays_stage_keeps(tmp_path, lite
     assert {k for k, r in robust.items() if r["status"] == "kept"} == {"main/100", "main/200", "main/300", "main/400"}
     assert summary["crop_robust"] is True and summary["region_per_cover"] >= 1 and summary["sift_look"] is True
     assert summary["descriptor_input"] == "w128ac2" and summary["region_threshold"] == pytest.approx(0.70)
+    assert summary["votes_per_cover"] >= 1 and summary["vote_floor"] == pytest.approx(0.60)
     folders = sorted(p.name for p in (robust_root / "cache" / "fingerprints").iterdir())
     assert len(folders) == 1 and folders[0].endswith("-w128ac2")
 
@@ -116,6 +117,7 @@ def test_switching_the_mode_counts_the_days_the_other_mode_remembered(tmp_path, 
     summary = read_json(layout2.work_dir / "dedup_summary.json")
     assert summary["memory_other_format_days"] == [] and summary["reused_from_cache"] == 1
     assert summary["crop_robust"] is False and summary["region_threshold"] is None
+    assert summary["votes_per_cover"] is None and summary["vote_floor"] is None
 
 
 def test_crop_robust_stage_refuses_a_fingerprinter_without_regions(tmp_path, lite_fingerprinter):

@@ -79,3 +79,41 @@ def test_crop_robust_search_gives_a_failed_orb_look_the_sift_look(tmp_path):
     joined = outcomes["crop-robust"]
     assert joined["status"] == "duplicate" and joined["duplicate_of"] == "main/0" and joined["matched_by"] == "cover"
     assert joined["inliers"] >= 10 and joined["agreement"] >= 40
+
+
+def test_crop_robust_search_lets_keypoint_votes_pick_between_equally_weak_regional_pairs(tmp_path):
+    """A tiny recoloured corner of a cover is as far from its original by the regional descriptors (0.65, below
+    the regional threshold) as from an unrelated cover: the regions cannot tell which pair to look at.  With
+    keypoint votes the search looks at each cover's best voted pair and joins the corner to its original; without
+    them (``votes_per_cover=0``) the corner stays kept; the unrelated cover stays kept either way."""
+    from dedup_covers import tiny_recoloured_corner
+
+    from tiktok_top10.dedup.grouping import WHOLE_REGIONS, CropRobust
+
+    astronaut = make_cover("astronaut")
+    images = {"0": astronaut, "1": tiny_recoloured_corner(astronaut), "2": make_cover("coffee"),
+              "3": make_cover("rocket")}
+    covers = []
+    for vid, image in images.items():
+        image.save(tmp_path / f"{vid}.jpg", quality=90)
+        covers.append(Cover(_item(vid, 1000 - 100 * int(vid)), tmp_path / f"{vid}.jpg", digest=vid))
+    looks = [detect(decode_cover(c.path)[1]) for c in covers]
+    vectors = np.eye(4, dtype=np.float32)  # no global pair
+    regions = np.repeat(vectors[:, None, :], WHOLE_REGIONS + 1, axis=1)
+    # one window each of the original and of the unrelated cover lies at 0.65 of the corner, whole
+    regions[0, WHOLE_REGIONS] = 0.76 * vectors[0] + 0.65 * vectors[1]
+    regions[2, WHOLE_REGIONS] = 0.76 * vectors[2] + 0.65 * vectors[1]
+    regions /= np.linalg.norm(regions, axis=2, keepdims=True)
+    limits = Thresholds(cosine=0.78, min_inliers=10, min_agreement=40)
+    outcomes = {}
+    for name, robust in (("without votes", CropRobust(enabled=True, votes_per_cover=0)),
+                         ("with votes", CropRobust(enabled=True))):
+        assert robust.vote_floor < 0.65 < robust.threshold
+        rows = {c.item.key: _row(c.item) for c in covers}
+        search(Encoded(covers, vectors, looks, regions=regions.astype(np.float16)), limits, rows, robust)
+        outcomes[name] = rows
+    assert outcomes["without votes"]["main/1"]["status"] == "kept"
+    joined = outcomes["with votes"]["main/1"]
+    assert joined["status"] == "duplicate" and joined["duplicate_of"] == "main/0" and joined["matched_by"] == "cover"
+    for rows in outcomes.values():
+        assert rows["main/2"]["status"] == "kept" and rows["main/3"]["status"] == "kept"

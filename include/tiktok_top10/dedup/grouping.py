@@ -288,26 +288,33 @@ def _residual(proj):
 
 # Regional candidates (``region_candidates``): a cover's whole descriptors (its global one and its three views)
 # against every regional descriptor of the other cover, both ways.  0.70 on descriptors of
-# ``images.DescriptorInput``, unbounded: harder-set recall 0.898 at 0 merges (0.839 at 0.74); with the bound
-# below 0.876, 0.905 with the SIFT look (make eval-dedup-hard; models/README.md).
+# ``images.DescriptorInput``: the harder set's re-uploads reach it at 0 merges where 0.74 loses a tenth of them
+# (make eval-dedup-hard prints both; models/README.md).
 REGION_THRESHOLD = 0.70
 # What regions add, bounded per cover (region_candidates(per_cover=...)): on a demo day (704 covers cut from a
 # few stock photos) the regions at 0.70 add ~12,000 pairs to ~1,300, ten times the second look's work; each
 # cover's best match keeps ~600 of them, its best 2 ~1,100, at the same recall on the harder set
 # (make bench-dedup-regions, make eval-dedup-hard EVAL_HARD_ARGS="--per-cover 1 2").
 REGION_PER_COVER = 1
+# Below REGION_THRESHOLD down to VOTE_FLOOR a regional cosine alone says little (unrelated covers lie there too),
+# but a tiny recoloured thumbnail of a corner of the frame under a meme caption lies there as well: such a pair is
+# a candidate when it is the best of either cover by shared keypoints (votes.py), VOTES_PER_COVER of them.  Distinct
+# covers under one identical caption band share the most keypoints of all, at regional cosines of 0.51-0.55;
+# re-uploads that only votes find lie at 0.58-0.70 (make eval-dedup-hard: recall 0.905 -> 0.953 at 0 merges).
+VOTE_FLOOR = 0.60
+VOTES_PER_COVER = 1
 WHOLE_REGIONS = 3  # the first regional descriptors of a cover are its views whole (fingerprint.region_descriptors)
 
 
 @dataclass(frozen=True)
 class CropRobust:
-    """The crop-robust dedup (issue 16), off by default until its evaluation clears the bar
-    (``make eval-dedup-hard``: recall ≥ 0.95 at precision ≥ 0.99, no distinct merge; ``make eval-dedup`` no worse);
-    the stage uses it when ``Settings.dedup_crop_robust`` (``TIKTOK_TOP10_DEDUP_CROP_ROBUST=1``).
+    """The crop-robust dedup (issue 16), opt-in (models/README.md says why it is not the default yet): the stage
+    uses it when ``Settings.dedup_crop_robust`` (``TIKTOK_TOP10_DEDUP_CROP_ROBUST=1``).
 
     ``enabled``: fingerprint with regional descriptors (``Fingerprinter(regions=True)``) of ``descriptor_input``
     and take candidates from ``region_candidates`` at ``region_threshold``, what the regions add bounded to each
-    cover's best ``per_cover``; ``sift_look``: a pair ORB could not verify gets a SIFT look
+    cover's best ``per_cover``, and below that down to ``vote_floor`` each cover's best ``votes_per_cover`` by
+    shared keypoints (``votes.py``); ``sift_look``: a pair ORB could not verify gets a SIFT look
     (``verify.SiftLook``); ``contained_look``: the second look
     also accepts a cover lying inside the other or overlapping it in a real part of both
     (``verify.agreement(contained=True)``), which heavy crops and meme frames need."""
@@ -317,6 +324,8 @@ class CropRobust:
     per_cover: int = REGION_PER_COVER  # 0: every regional pair
     contained_look: bool = True
     sift_look: bool = True  # verify.SiftLook after a failed ORB look (thumbnails, flat pictures under a band)
+    votes_per_cover: int = VOTES_PER_COVER  # 0: no candidates by keypoint votes (region_candidates(weak=...))
+    vote_floor: float = VOTE_FLOOR
     descriptor_input: DescriptorInput = field(default_factory=DescriptorInput)
 
     @property
@@ -326,7 +335,9 @@ class CropRobust:
 
 def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: float, region_threshold: float,
                       others_globals: np.ndarray | None = None, others_regions: np.ndarray | None = None,
-                      block: int = BLOCK, per_cover: int = 0) -> Pairs:
+                      block: int = BLOCK, per_cover: int = 0, weak_floor: float = 0.0,
+                      weak: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None, weak_per_cover: int = 1
+                      ) -> Pairs:
     """Candidate pairs for the second look: the global pairs (cosine ≥ ``threshold``) and the pairs where one
     cover, whole, is close (≥ ``region_threshold``) to a region of the other: a crop, whatever part of the frame
     it kept, matches the window of the original's feature map it shows.  ``regions`` is (N, R, D) as
@@ -339,7 +350,11 @@ def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: floa
     ``per_cover`` best regional matches (by their best regional cosine) of either of its covers (within one set,
     among all of a cover's partners; across sets, among its partners in the other set).  Covers cut from
     the same pictures (a day of template covers, the demo's stock photos) match each other's regions by the
-    hundred, and each candidate costs a second look; a re-upload is almost always among its original's best."""
+    hundred, and each candidate costs a second look; a re-upload is almost always among its original's best.
+
+    ``weak`` (with ``weak_floor`` < ``region_threshold``): the pairs whose best regional cosine is at least
+    ``weak_floor`` and that are not candidates yet are scored by ``weak(i, j)`` (an array of scores, 0 for
+    none: keypoint votes, ``votes.py``), and each cover's ``weak_per_cover`` best by that score join."""
     cross = others_globals is not None
     b_glob = others_globals if cross else globals_
     b_reg = others_regions if cross else regions
@@ -353,7 +368,8 @@ def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: floa
             queries, q_owner = _whole(qg, qr)
             database = np.asarray(dr, np.float32).reshape(-1, dr.shape[-1])
             d_owner = np.repeat(np.arange(rows_of_d), dr.shape[1])
-            hits = similar_pairs(queries, region_threshold, others=database, block=block)
+            hits = similar_pairs(queries, min(region_threshold, weak_floor) if weak else region_threshold,
+                                 others=database, block=block)
             a, b = q_owner[hits.i], d_owner[hits.j]
             if flip:
                 a, b = b, a  # (this set, others) for a cross search; i < j is fixed below otherwise
@@ -368,24 +384,41 @@ def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: floa
     if not cross:
         keep = i != j
         i, j, score = np.minimum(i[keep], j[keep]), np.maximum(i[keep], j[keep]), score[keep]
-    key, score = _best_per_key(i * width + j, score)
+    strong = score >= region_threshold
+    # the weak pairs are ranked by ``weak``, not by their cosine: their distinct keys are all that is needed
+    weak_key = np.unique((i * width + j)[~strong])
+    key, score = _best_per_key((i * width + j)[strong], score[strong])
     regional_only = ~np.isin(key, base.i * width + base.j)
     if per_cover > 0:
         ri, rj = key[regional_only] // width, key[regional_only] % width
-        s = score[regional_only]
-        if cross:  # i and j index two sets: each side's covers rank their own partners
-            near = (_rank_within(ri, s) < per_cover) | (_rank_within(rj, s) < per_cover)
-        else:  # one set: a cover ranks all its partners, whichever side of i < j it is on
-            rank = _rank_within(np.concatenate([ri, rj]), np.concatenate([s, s]))
-            near = (rank[:len(ri)] < per_cover) | (rank[len(ri):] < per_cover)
-        regional_only[np.flatnonzero(regional_only)[~near]] = False
-    key = np.union1d(base.i * width + base.j, key[regional_only])
+        near = _near(ri, rj, score[regional_only], per_cover, cross)
+        dropped = np.flatnonzero(regional_only)[~near]
+        weak_key = np.r_[weak_key, key[dropped]]  # beyond the bound: a weak pair, which votes may still pick
+        regional_only[dropped] = False
+    kept = np.union1d(base.i * width + base.j, key[regional_only])
+    if weak is not None and len(weak_key):
+        weak_key = np.setdiff1d(weak_key, kept)
+        wi, wj = weak_key // width, weak_key % width
+        votes = np.asarray(weak(wi, wj), np.float32)
+        scored = votes > 0
+        wi, wj, votes = wi[scored], wj[scored], votes[scored]
+        kept = np.union1d(kept, (wi * width + wj)[_near(wi, wj, votes, weak_per_cover, cross)])
+    key = kept
     if len(key) == 0:
         return Pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
     i, j = key // width, key % width
     a, b = np.asarray(globals_, np.float32), np.asarray(b_glob, np.float32)
     sims = np.einsum("kd,kd->k", a[i], b[j]) / (np.linalg.norm(a[i], axis=1) * np.linalg.norm(b[j], axis=1))
     return Pairs(i, j, sims.astype(np.float32))
+
+
+def _near(i: np.ndarray, j: np.ndarray, score: np.ndarray, per_cover: int, cross: bool) -> np.ndarray:
+    """Which pairs are among the ``per_cover`` best by ``score`` of either of their covers: within one set a cover
+    ranks all its partners, whichever side of i < j it is on; across sets each side ranks its partners."""
+    if cross:
+        return (_rank_within(i, score) < per_cover) | (_rank_within(j, score) < per_cover)
+    rank = _rank_within(np.concatenate([i, j]), np.concatenate([score, score]))
+    return (rank[:len(i)] < per_cover) | (rank[len(i):] < per_cover)
 
 
 def _best_per_key(key: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

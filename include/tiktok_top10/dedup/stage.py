@@ -10,9 +10,9 @@ same, and items are matched against the last week's published items so re-upload
 
 With ``Settings.dedup_crop_robust`` (``grouping.CropRobust``) the candidates also come from regional descriptors
 (a cover whole close to a window of the other: a heavy crop, a square cut, a thumbnail, a meme frame), at most
-each cover's best regional match; the second look also accepts one cover lying inside the other, and a pair ORB
-could not verify gets a SIFT look (``verify.SiftLook``); the fingerprint memory of that mode is kept apart
-(``memory.py``).
+each cover's best regional match, and below that each cover's best by shared keypoints (``votes.py``); the
+second look also accepts one cover lying inside the other, and a pair ORB could not verify gets a SIFT look
+(``verify.SiftLook``); the fingerprint memory of that mode is kept apart (``memory.py``).
 
 The work runs in three steps whose inputs and outputs are named types: :func:`encode` (covers → ``Encoded``
 fingerprints, reusing the memory), :func:`search` (``Encoded`` → duplicate verdicts on the rows) and
@@ -205,17 +205,22 @@ def encode(covers: list[Cover], fingerprinter, memory: FingerprintMemory, day: d
 
 
 def _candidates(vectors: np.ndarray, regions: np.ndarray | None, limits: Thresholds, robust: CropRobust | None,
-                others: tuple[np.ndarray, np.ndarray | None] | None = None):
+                looks: list, others: tuple[np.ndarray, np.ndarray | None, list] | None = None):
     """Pairs for the second look: global cosine ≥ the threshold; in the crop-robust dedup also a cover whole
-    close to a region of the other (``grouping.region_candidates``)."""
+    close to a region of the other, and below that each cover's best by shared keypoints
+    (``grouping.region_candidates``, ``votes.py``).  ``others``: (vectors, regions, looks) of the covers searched
+    against."""
     from .grouping import region_candidates, similar_pairs
+    from .votes import pair_votes
 
     if robust is None or not robust.enabled:
         return similar_pairs(vectors, limits.cosine, others=None if others is None else others[0])
-    if others is None:
-        return region_candidates(vectors, regions, limits.cosine, robust.threshold, per_cover=robust.per_cover)
-    return region_candidates(vectors, regions, limits.cosine, robust.threshold, others[0], others[1],
-                             per_cover=robust.per_cover)
+    other_looks = None if others is None else others[2]
+    weak = (lambda i, j: pair_votes(looks, i, j, other_looks)) if robust.votes_per_cover > 0 else None
+    return region_candidates(vectors, regions, limits.cosine, robust.threshold,
+                             None if others is None else others[0], None if others is None else others[1],
+                             per_cover=robust.per_cover, weak_floor=robust.vote_floor, weak=weak,
+                             weak_per_cover=robust.votes_per_cover)
 
 
 def search(encoded: Encoded, limits: Thresholds, rows: dict[str, dict], robust: CropRobust | None = None) -> Verdicts:
@@ -230,7 +235,7 @@ def search(encoded: Encoded, limits: Thresholds, rows: dict[str, dict], robust: 
         rows[key].update(status="skipped", reason=f"thumbnail undecodable: {reason}")
     rule = (limits.min_inliers, limits.min_agreement)
     contained, sift = _looks(robust)
-    pairs = _candidates(encoded.vectors, encoded.regions, limits, robust)
+    pairs = _candidates(encoded.vectors, encoded.regions, limits, robust, encoded.keypoints)
     looked: dict[tuple[int, int], tuple[int, int]] = {}  # candidate pair (i < j) -> (inliers, agreement %)
     if len(pairs):
         scores = pair_scores(encoded.keypoints, pairs, enough=rule, contained=contained, sift=sift)
@@ -333,8 +338,9 @@ def match_history(data_root: Path, memory: FingerprintMemory, day: dt.date, enco
     if not hist_keys:
         return 0
     rule = (limits.min_inliers, limits.min_agreement)
-    others = (np.stack(hist_vectors).astype(np.float32), np.stack(hist_regions) if hist_regions else None)
-    pairs = _candidates(encoded.vectors, encoded.regions, limits, robust, others)
+    others = (np.stack(hist_vectors).astype(np.float32), np.stack(hist_regions) if hist_regions else None,
+              hist_keypoints)
+    pairs = _candidates(encoded.vectors, encoded.regions, limits, robust, encoded.keypoints, others)
     scores = np.zeros((0, 2), np.int32)
     if len(pairs):
         contained, sift = _looks(robust)
@@ -421,6 +427,8 @@ def dedup_day(settings: Settings, day: dt.date, raw_items: Mapping[str, Path], w
     summary["region_threshold"] = robust.threshold if robust else None
     summary["region_per_cover"] = robust.per_cover if robust else None
     summary["sift_look"] = robust.sift_look if robust else False
+    summary["votes_per_cover"] = robust.votes_per_cover if robust else None
+    summary["vote_floor"] = robust.vote_floor if robust and robust.votes_per_cover else None
     summary["descriptor_input"] = robust.descriptor_input.tag if robust else None
     older, other = memory.older_format_days(day), memory.other_format_days(day)
     summary["memory_older_format_days"] = [d.strftime(storage.DATE_FORMAT) for d in older]

@@ -59,6 +59,9 @@ COVERED = 0.9  # a cell is compared only where the transformed cover covers this
 CONTAINED_COVERED = 0.25  # the more-covered cover's textured cells the overlap must hold (a partial overlap too)
 CONTAINED_MIN_OVERLAP = 0.25  # the other cover's textured cells the overlap must hold (a crop of ≥ 30 % area)
 CONTAINED_SCALE_RANGE = (1 / 3, 3.0)  # a square cut of a 9:16 cover, then cropped: up to ~2.8 (eval_dedup_hard)
+# inside the overlap, at least this share of cells must agree: distinct covers under one identical caption band, or
+# one template's covers, agree there on up to 47 % of the cells; re-uploads on 77-96 % (make eval-dedup-hard)
+CONTAINED_MIN_AGREEMENT = 0.5
 
 Keypoints = tuple  # (points (K, 2) float32, descriptors (K, 32) uint8) for one orientation
 # per cover: (plain Keypoints, mirrored Keypoints, grey image (≤ PIXEL_LONG_SIDE px) uint8)
@@ -185,7 +188,8 @@ def contained_agreement(forward: tuple[int, int, int], backward: tuple[int, int,
     inner, outer = (0, 1) if covered[0] >= covered[1] else (1, 0)
     if covered[inner] < CONTAINED_COVERED or covered[outer] < CONTAINED_MIN_OVERLAP:
         return 0.0
-    return min(f[0] / f[2] for f in (forward, backward))
+    inside = min(f[0] / f[2] for f in (forward, backward))
+    return inside if inside >= CONTAINED_MIN_AGREEMENT else 0.0
 
 
 def pair_match(looks: list, i: int, other: list, j: int, enough: tuple[int, int] | None = None,
@@ -219,25 +223,25 @@ SIFT_REPROJECTION_PX = REPROJECTION_PX * PIXEL_LONG_SIDE / KEYPOINT_LONG_SIDE  #
 
 class SiftLook:
     """The SIFT look of ``pair_match(sift=...)`` on the small grey images of a cover look (≤ 256 px, what
-    ``detect`` keeps and the memory stores).  Each image's SIFT keypoints (and its mirror's) are computed once per
-    instance, so one instance serves one batch of pairs (``pair_scores``); thread-safe."""
+    ``detect`` keeps and the memory stores).  Each image's SIFT keypoints are computed once per instance, so one
+    instance serves one batch of pairs (``pair_scores``); thread-safe.  The covers as they are only: the ORB look
+    tries the mirror, and a SIFT look at it too doubled the cost and verified no more re-uploads on either
+    evaluation (make eval-dedup-hard)."""
 
     def __init__(self):
-        self._features: dict[tuple[int, bool], tuple[np.ndarray, Keypoints]] = {}
+        self._features: dict[int, tuple[np.ndarray, Keypoints]] = {}
         self._lock = threading.Lock()
 
-    def features(self, small: np.ndarray, mirrored: bool = False) -> Keypoints:
-        key = (id(small), mirrored)
+    def features(self, small: np.ndarray) -> Keypoints:
         with self._lock:
-            known = self._features.get(key)
+            known = self._features.get(id(small))
         if known is not None:
             return known[1]
-        image = np.ascontiguousarray(small[:, ::-1]) if mirrored else small
-        kps, des = _cv2().SIFT_create(nfeatures=SIFT_FEATURES).detectAndCompute(image, None)
+        kps, des = _cv2().SIFT_create(nfeatures=SIFT_FEATURES).detectAndCompute(small, None)
         found = (np.asarray([k.pt for k in kps], np.float32).reshape(-1, 2),
                  des if des is not None else np.zeros((0, 128), np.float32))
         with self._lock:  # the image is kept with its entry, so its id cannot be reused by another while cached
-            self._features.setdefault(key, (small, found))
+            self._features.setdefault(id(small), (small, found))
         return found
 
     def match(self, small_a: np.ndarray, small_b: np.ndarray, enough: tuple[int, int] | None = None,
@@ -245,21 +249,13 @@ class SiftLook:
         """(inliers, agreement %) like ``pair_match``'s, from SIFT keypoints of the small images."""
         cv2 = _cv2()
         floor = enough[0] if enough is not None else MIN_MATCHES
-        a = self.features(small_a)
-        best = (0, 0)
-        for mirrored in (False, True):
-            inliers, matrix = transform(a, self.features(small_b, mirrored), floor, norm=cv2.NORM_L2,
-                                        reprojection_px=SIFT_REPROJECTION_PX)
-            if matrix is None:
-                continue
-            matrix = matrix.astype(np.float64)
-            matrix[:, 2] *= KEYPOINT_LONG_SIDE / PIXEL_LONG_SIDE  # agreement() takes the keypoint image's pixels
-            b_small = np.ascontiguousarray(small_b[:, ::-1]) if mirrored else small_b
-            score = (inliers, agreement(small_a, b_small, matrix, contained))
-            if enough is not None and score[0] >= enough[0] and score[1] >= enough[1]:
-                return score
-            best = max(best, score, key=lambda s: (s[1], s[0]))
-        return best
+        inliers, matrix = transform(self.features(small_a), self.features(small_b), floor, norm=cv2.NORM_L2,
+                                    reprojection_px=SIFT_REPROJECTION_PX)
+        if matrix is None:
+            return 0, 0
+        matrix = matrix.astype(np.float64)
+        matrix[:, 2] *= KEYPOINT_LONG_SIDE / PIXEL_LONG_SIDE  # agreement() takes the keypoint image's pixels
+        return inliers, agreement(small_a, small_b, matrix, contained)
 
 
 def passes(scores: np.ndarray, min_inliers: int, min_agreement: int) -> np.ndarray:

@@ -1,0 +1,97 @@
+"""Candidate pairs from shared keypoints: the crop-robust dedup's second source of candidates (issue 16).
+
+A re-upload cut to a corner of the frame, shrunk to a tiny thumbnail under a meme caption and recoloured keeps
+little of what a CNN descriptor sees: its cosine to the original falls to 0.5-0.7, where unrelated covers lie,
+so neither the global nor the regional descriptors make it a candidate.  Yet the second look's ORB keypoints
+(``verify.detect``, computed for every cover anyway) still match by the dozen.  Matching every pair's
+keypoints would be a pair loop; instead each binary descriptor is hashed into ``TABLES`` buckets (each a fixed
+random subset of ``BITS`` of its 256 bits: two descriptors a few bits apart, the same corner seen again, share
+most buckets; unrelated ones almost never), and two covers' votes are the buckets they share, each weighted by
+its rarity (idf: corners every caption has say little).  All pairs' votes are one sparse product of the cover ×
+bucket incidence matrices.  ``grouping.region_candidates(weak=...)`` takes each cover's best partners by votes
+among the pairs its regional cosines leave undecided; the same second look confirms or rejects them.
+
+Measured on the harder evaluation (make eval-dedup-hard, models/README.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BITS = 24  # bits per bucket key: 16 lets unrelated descriptors collide, 32 loses the re-encoded thumbnails
+TABLES = 16  # buckets per descriptor: 8 make which re-uploads are found depend on which bits are drawn
+TABLE_BITS = int(TABLES - 1).bit_length()  # the table number's bits above a key's
+SEED = 16  # which bits each table takes: fixed, so a day's votes and a rerun's are the same
+
+
+def _bit_positions() -> np.ndarray:
+    rng = np.random.default_rng(SEED)
+    return np.stack([rng.choice(256, BITS, replace=False) for _ in range(TABLES)])  # (TABLES, BITS)
+
+
+def bucket_keys(descriptors: np.ndarray) -> np.ndarray:
+    """(K, TABLES) bucket keys of (K, 32) uint8 ORB descriptors; table ``t``'s keys are ``t << BITS | bits``.
+    Picking and packing each table's bits is one product with powers of two (exact in fp32 below 2**24)."""
+    d = np.asarray(descriptors, np.uint8).reshape(-1, 32)
+    weights = np.zeros((256, TABLES), np.float32)
+    for t, positions in enumerate(_bit_positions()):
+        weights[positions, t] = 2.0 ** np.arange(BITS)
+    keys = np.empty((len(d), TABLES), np.int64)
+    for s in range(0, len(d), 65536):
+        bits = np.unpackbits(d[s:s + 65536], axis=1).astype(np.float32)
+        keys[s:s + 65536] = (bits @ weights).astype(np.int64)
+    return keys | (np.arange(TABLES, dtype=np.int64) << BITS)
+
+
+def _incidence(descriptor_sets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (owner, bucket) pairs of the covers' descriptors, as two arrays sorted by owner."""
+    sizes = np.asarray([len(d) for d in descriptor_sets], np.int64)
+    if not sizes.sum():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    keys = bucket_keys(np.concatenate([np.asarray(d, np.uint8).reshape(-1, 32) for d in descriptor_sets]))
+    owner = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)[:, None]
+    combined = np.sort((owner << (BITS + TABLE_BITS) | keys).reshape(-1))  # one sortable key per (owner, bucket)
+    combined = combined[np.r_[True, combined[1:] != combined[:-1]]]
+    return combined >> (BITS + TABLE_BITS), combined & ((1 << (BITS + TABLE_BITS)) - 1)
+
+
+def vote_matrix(looks: list, others: list | None = None):
+    """Every pair of covers' votes as a sparse (N, M) matrix: rows the covers of ``looks``, columns those of
+    ``others`` (or of ``looks``, the diagonal then left out).  Only the descriptors as they are vote: letting the
+    mirror images vote too doubled the votes' cost and found no more re-uploads on either evaluation (make
+    eval-dedup-hard); a mirrored re-upload is left to the CNN descriptors and the ORB look, which tries the
+    mirror."""
+    import scipy.sparse as sp
+
+    other = looks if others is None else others
+    n, m = len(looks), len(other)
+    q_owner, q_key = _incidence([look[0][1] for look in looks])
+    if others is None:  # the database is the queries
+        d_owner, d_key = q_owner, q_key
+    else:
+        d_owner, d_key = _incidence([look[0][1] for look in other])
+    buckets, columns = np.unique(q_key if others is None else np.concatenate([q_key, d_key]), return_inverse=True)
+    q_col = columns[: len(q_key)]
+    d_col = q_col if others is None else columns[len(q_key):]
+    seen_by = np.bincount(d_col, minlength=len(buckets))
+    covers = m
+    if others is not None:  # rarity over both sets
+        covers += n
+        seen_by += np.bincount(q_col, minlength=len(buckets))
+    # a bucket half of the covers share says little; one only two share, a lot
+    idf = np.log((covers + 1) / (seen_by + 1)).astype(np.float32)
+    queries = sp.csr_matrix((idf[q_col], (q_owner, q_col)), shape=(n, len(buckets)))
+    database = sp.csr_matrix((np.ones(len(d_col), np.float32), (d_owner, d_col)), shape=(m, len(buckets)))
+    votes = (queries @ database.T).tocsr()
+    if others is None:  # one set: symmetric already; a cover is not its own partner
+        votes = votes.tocoo()
+        off = votes.row != votes.col
+        votes = sp.coo_matrix((votes.data[off], (votes.row[off], votes.col[off])), shape=(n, n))
+    return votes.tocsr()
+
+
+def pair_votes(looks: list, i: np.ndarray, j: np.ndarray, others: list | None = None) -> np.ndarray:
+    """The votes of the pairs (``looks[i]``, ``others[j]``) (``looks[j]`` without ``others``), 0 where none."""
+    if len(i) == 0:
+        return np.zeros(0, np.float32)
+    return np.asarray(vote_matrix(looks, others)[np.asarray(i), np.asarray(j)], np.float32).ravel()

@@ -1,0 +1,68 @@
+"""Keypoint votes (``votes.py``): the crop-robust dedup's candidates for pairs the CNN descriptors leave undecided."""
+
+from __future__ import annotations
+
+import numpy as np
+from dedup_covers import make_cover, tiny_recoloured_corner
+from PIL import Image
+
+
+def _look(img: Image.Image, tmp_path, name: str):
+    """The second look's keypoints of ``img`` as the fingerprinter makes them (decoded from a JPEG file)."""
+    from tiktok_top10.dedup.images import decode_cover
+    from tiktok_top10.dedup.verify import detect
+
+    path = tmp_path / f"{name}.jpg"
+    img.save(path, "JPEG", quality=90)
+    return detect(decode_cover(path)[1])
+
+
+def test_bucket_keys_are_the_drawn_bits_of_each_descriptor():
+    from tiktok_top10.dedup import votes
+
+    rng = np.random.default_rng(3)
+    descriptors = rng.integers(0, 256, (50, 32), dtype=np.uint8)
+    keys = votes.bucket_keys(descriptors)
+    assert keys.shape == (50, votes.TABLES)
+    positions = votes._bit_positions()
+    for k in (0, 17, 49):
+        bits = np.unpackbits(descriptors[k])
+        for t in range(votes.TABLES):
+            expected = sum(int(bits[p]) << b for b, p in enumerate(positions[t])) | (t << votes.BITS)
+            assert keys[k, t] == expected
+    # the same descriptor, the same keys; one bit off moves only the tables that drew that bit
+    flipped = descriptors[:1].copy()
+    flipped[0, 0] ^= 0x80  # bit 0 in numpy's MSB-first order
+    moved = votes.bucket_keys(flipped)[0] != keys[0]
+    assert moved.tolist() == [0 in positions[t] for t in range(votes.TABLES)]
+
+
+def test_a_tiny_recoloured_corner_votes_for_its_original_first(tmp_path):
+    """The cut the CNN descriptors miss still shares keypoints with its original: its votes for it are the highest
+    of the set, within one set and against another (history)."""
+    from tiktok_top10.dedup.votes import pair_votes, vote_matrix
+
+    names = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
+    covers = [make_cover(name) for name in names]
+    looks = [_look(c, tmp_path, n) for c, n in zip(covers, names, strict=True)]
+    corner = _look(tiny_recoloured_corner(covers[0]), tmp_path, "corner")
+
+    within = vote_matrix([*looks, corner]).toarray()
+    assert np.allclose(within, within.T) and not np.diag(within).any()
+    assert int(np.argmax(within[-1])) == 0
+    assert within[-1, 0] > 3 * np.sort(within[-1])[-2]  # not a near tie: the original stands out
+    across = vote_matrix([corner], looks).toarray()[0]
+    assert int(np.argmax(across)) == 0 and across[0] > 3 * np.sort(across)[-2]
+    assert pair_votes([corner], np.array([0, 0]), np.array([0, 3]), looks).tolist() == [across[0], across[3]]
+
+
+def test_votes_of_covers_without_keypoints_are_zero(tmp_path):
+    """A flat cover has no keypoints: it votes for nothing and nothing votes for it; no error."""
+    from tiktok_top10.dedup.votes import pair_votes, vote_matrix
+
+    flat = _look(Image.new("RGB", (540, 960), (30, 30, 30)), tmp_path, "flat")
+    photo = _look(make_cover("coffee"), tmp_path, "coffee")
+    assert len(flat[0][1]) == 0
+    assert vote_matrix([flat, photo]).toarray().tolist() == [[0, 0], [0, 0]]
+    assert pair_votes([flat], np.array([0]), np.array([0]), [photo]).tolist() == [0.0]
+    assert pair_votes([], np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == []
