@@ -225,8 +225,8 @@ class SiftLook:
     """The SIFT look of ``pair_match(sift=...)`` on the small grey images of a cover look (≤ 256 px, what
     ``detect`` keeps and the memory stores).  Each image's SIFT keypoints are computed once per instance, so one
     instance serves one batch of pairs (``pair_scores``); thread-safe.  The covers as they are only: the ORB look
-    tries the mirror, and a SIFT look at it too doubled the cost and verified no more re-uploads on either
-    evaluation (make eval-dedup-hard)."""
+    tries the mirror; a SIFT look at it too doubled the SIFT look's cost, verified none more of the harder set's
+    re-uploads and a few of the existing set's mirrored ones (make eval-dedup-hard; models/README.md)."""
 
     def __init__(self):
         self._features: dict[int, tuple[np.ndarray, Keypoints]] = {}

@@ -58,7 +58,7 @@ def _incidence(descriptor_sets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarra
 def vote_matrix(looks: list, others: list | None = None):
     """Every pair of covers' votes as a sparse (N, M) matrix: rows the covers of ``looks``, columns those of
     ``others`` (or of ``looks``, the diagonal then left out).  Only the descriptors as they are vote: letting the
-    mirror images vote too doubled the votes' cost and found no more re-uploads on either evaluation (make
+    mirror images vote too doubled the votes' cost and found no more of the harder set's re-uploads (make
     eval-dedup-hard); a mirrored re-upload is left to the CNN descriptors and the ORB look, which tries the
     mirror."""
     import scipy.sparse as sp
