@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     from tiktok_top10.dedup import calibration as cal
     from tiktok_top10.dedup.evaluation import reference_covers
     from tiktok_top10.dedup.fingerprint import GEM_P, REGION_DTYPE, Fingerprinter, n_regions, region_descriptors
-    from tiktok_top10.dedup.grouping import region_candidates, similar_pairs
+    from tiktok_top10.dedup.grouping import crop_robust_candidates, similar_pairs
     from tiktok_top10.dedup.verify import pair_scores
-    from tiktok_top10.dedup.votes import pair_votes
 
     paths = list(dict.fromkeys(c.path for c in reference_covers(seed_crawls)))[: args.covers]
     models_dir = Settings.from_env().models_dir
@@ -116,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     today = similar_pairs(results[False].globals, threshold)
     t_today = time.perf_counter() - start
     start = time.perf_counter()
-    regional = region_candidates(res.globals, res.regions, threshold, args.region_threshold, per_cover=args.per_cover,
-                                 weak_floor=stage_rule.vote_floor, weak=lambda i, j: pair_votes(res.keypoints, i, j),
-                                 weak_per_cover=stage_rule.votes_per_cover)
+    regional = crop_robust_candidates(replace(stage_rule, enabled=True, region_threshold=args.region_threshold,
+                                              per_cover=args.per_cover), res.globals, res.regions, threshold,
+                                      res.keypoints)
     t_regional = time.perf_counter() - start
     scale = 1000 / n
     print(f"candidate pairs (cos >= {threshold}{'' if entry else ', the documented rule'}; regions >= "

@@ -32,7 +32,7 @@ import pickle
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
 
@@ -380,16 +380,13 @@ def robust_looks(args) -> list[tuple[int, bool, bool, bool]]:
 
 
 def robust_search(robust, looks, threshold: float, region_threshold: float, per_cover: int, votes: bool):
-    """``region_candidates`` as the stage calls it, with (``votes``) or without the keypoint votes."""
-    from tiktok_top10.dedup.grouping import CropRobust, region_candidates
-    from tiktok_top10.dedup.votes import pair_votes
+    """The stage's candidates (``grouping.crop_robust_candidates``) at ``region_threshold`` and ``per_cover``,
+    with (``votes``) or without the keypoint votes."""
+    from tiktok_top10.dedup.grouping import CropRobust, crop_robust_candidates
 
-    stage = CropRobust()
-    if not votes:
-        return region_candidates(robust.globals, robust.regions, threshold, region_threshold, per_cover=per_cover)
-    return region_candidates(robust.globals, robust.regions, threshold, region_threshold, per_cover=per_cover,
-                             weak_floor=stage.vote_floor, weak=lambda i, j: pair_votes(looks, i, j),
-                             weak_per_cover=stage.votes_per_cover)
+    rule = CropRobust(True, region_threshold, per_cover)
+    rule = rule if votes else replace(rule, votes_per_cover=0)
+    return crop_robust_candidates(rule, robust.globals, robust.regions, threshold, looks)
 
 
 def robust_name(args, region_threshold: float, per_cover: int, contained: bool, sift: bool = False,

@@ -333,6 +333,21 @@ class CropRobust:
         return self.region_threshold or REGION_THRESHOLD
 
 
+def crop_robust_candidates(robust: CropRobust, globals_: np.ndarray, regions: np.ndarray, threshold: float,
+                           looks: list, others: tuple | None = None) -> Pairs:
+    """The crop-robust rule's candidate pairs, the one way the stage, its evaluation and its benchmark take them:
+    ``region_candidates`` at ``robust``'s region threshold and per-cover bound and, when ``votes_per_cover`` > 0,
+    the keypoint votes of ``looks`` (``votes.pair_votes``) for the pairs the regions leave undecided.
+    ``others``: (globals, regions, looks) of the covers searched against."""
+    from .votes import pair_votes
+
+    other_globals, other_regions, other_looks = (None, None, None) if others is None else others
+    weak = (lambda i, j: pair_votes(looks, i, j, other_looks)) if robust.votes_per_cover > 0 else None
+    return region_candidates(globals_, regions, threshold, robust.threshold, other_globals, other_regions,
+                             per_cover=robust.per_cover, weak_floor=robust.vote_floor, weak=weak,
+                             weak_per_cover=robust.votes_per_cover)
+
+
 def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: float, region_threshold: float,
                       others_globals: np.ndarray | None = None, others_regions: np.ndarray | None = None,
                       block: int = BLOCK, per_cover: int = 0, weak_floor: float = 0.0,

@@ -208,19 +208,13 @@ def _candidates(vectors: np.ndarray, regions: np.ndarray | None, limits: Thresho
                 looks: list, others: tuple[np.ndarray, np.ndarray | None, list] | None = None):
     """Pairs for the second look: global cosine ≥ the threshold; in the crop-robust dedup also a cover whole
     close to a region of the other, and below that each cover's best by shared keypoints
-    (``grouping.region_candidates``, ``votes.py``).  ``others``: (vectors, regions, looks) of the covers searched
+    (``grouping.crop_robust_candidates``).  ``others``: (vectors, regions, looks) of the covers searched
     against."""
-    from .grouping import region_candidates, similar_pairs
-    from .votes import pair_votes
+    from .grouping import crop_robust_candidates, similar_pairs
 
     if robust is None or not robust.enabled:
         return similar_pairs(vectors, limits.cosine, others=None if others is None else others[0])
-    other_looks = None if others is None else others[2]
-    weak = (lambda i, j: pair_votes(looks, i, j, other_looks)) if robust.votes_per_cover > 0 else None
-    return region_candidates(vectors, regions, limits.cosine, robust.threshold,
-                             None if others is None else others[0], None if others is None else others[1],
-                             per_cover=robust.per_cover, weak_floor=robust.vote_floor, weak=weak,
-                             weak_per_cover=robust.votes_per_cover)
+    return crop_robust_candidates(robust, vectors, regions, limits.cosine, looks, others)
 
 
 def search(encoded: Encoded, limits: Thresholds, rows: dict[str, dict], robust: CropRobust | None = None) -> Verdicts:
