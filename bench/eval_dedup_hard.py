@@ -485,17 +485,31 @@ def main(argv: list[str] | None = None) -> int:
     scored: dict[tuple[int, int, bool, bool], tuple[int, int]] = {}
 
     def second_look(pairs, contained: bool, sift: bool = False) -> np.ndarray:
-        listed = list(zip(pairs.i.tolist(), pairs.j.tolist(), strict=True))
-        todo = [(i, j) for i, j in listed if (i, j, contained, sift) not in scored]
-        if todo:
-            ti, tj = np.asarray(todo, np.int64).T
-            # the SIFT look follows a failed ORB one: it needs the rule (the pairs' pass/fail is the same)
-            found = pair_scores(result.keypoints, Pairs(ti, tj, np.zeros(len(ti), np.float32)), contained=contained,
-                                sift=sift, enough=(min_inliers, min_agreement) if sift else None)
-            for (i, j), s in zip(todo, found, strict=True):
-                scored[(i, j, contained, sift)] = (int(s[0]), int(s[1]))
-        scores = np.asarray([scored[(i, j, contained, sift)] for i, j in listed], np.int32).reshape(-1, 2)
+        # as pair_scores takes them: a pair only the keypoint votes found gets no SIFT look
+        voted = [False] * len(pairs) if pairs.voted is None else pairs.voted.tolist()
+        listed = [(i, j, contained, sift and not by_votes)
+                  for i, j, by_votes in zip(pairs.i.tolist(), pairs.j.tolist(), voted, strict=True)]
+        for look_sift in (False, True):
+            todo = [(i, j) for i, j, _, s in listed if s == look_sift and (i, j, contained, s) not in scored]
+            if todo:
+                ti, tj = np.asarray(todo, np.int64).T
+                # the SIFT look follows a failed ORB one: it needs the rule (the pairs' pass/fail is the same)
+                found = pair_scores(result.keypoints, Pairs(ti, tj, np.zeros(len(ti), np.float32)),
+                                    contained=contained, sift=look_sift,
+                                    enough=(min_inliers, min_agreement) if look_sift else None)
+                for (i, j), s in zip(todo, found, strict=True):
+                    scored[(i, j, contained, look_sift)] = (int(s[0]), int(s[1]))
+        scores = np.asarray([scored[key] for key in listed], np.int32).reshape(-1, 2)
         return passes(scores, min_inliers, min_agreement)
+
+    def print_voted(voted, contained: bool) -> None:
+        """What the votes brought, and whether the SIFT look the stage does not give them would have helped."""
+        same = np.asarray([video_ids[i] == video_ids[j] for i, j in zip(voted.i.tolist(), voted.j.tolist(),
+                                                                        strict=True)], bool)
+        orb = second_look(voted, contained, False) & same
+        with_sift = second_look(replace(voted, voted=None), contained, True) & same
+        print(f"{'':45s}keypoint votes brought {len(voted)} pairs, {int(same.sum())} of one video: ORB verifies "
+              f"{int(orb.sum())} of those, ORB + SIFT {int(with_sift.sum())} (voted pairs get no SIFT look)")
 
     t0 = time.perf_counter()
     today = similar_pairs(result.globals, threshold)
@@ -522,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
                 name = robust_name(args, region_threshold, per_cover, contained, sift, votes)
                 report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, contained, sift))
                 print_row(name, report[name])
+                if votes and sift and candidates.voted is not None and candidates.voted.any():
+                    print_voted(candidates.select(candidates.voted), contained)
     for name, m in report.items():
         if isinstance(m, dict) and m["merged"]:
             print(f"  {name}: merged distinct videos {m['merged'][:10]}")

@@ -220,10 +220,21 @@ def test_weak_pairs_join_when_they_are_a_covers_best_by_their_own_score(per_cove
     assert set(zip(plain.i.tolist(), plain.j.tolist(), strict=True)) < got  # the weak pairs add some
     assert set(zip(plain.i.tolist(), plain.j.tolist(), strict=True)) == _regional_oracle(*args, per_cover)
     assert all(table[i, j] > 0 for i, j in got - set(zip(plain.i.tolist(), plain.j.tolist(), strict=True)))
+    # the pairs only the weak score brought are marked (pair_scores gives them no SIFT look), and only those
+    assert plain.voted is None
+    assert voted_pairs(found) == got - set(zip(plain.i.tolist(), plain.j.tolist(), strict=True))
+    assert voted_pairs(found.select(found.voted)) == voted_pairs(found)
     others_g, others_r = globals_[:9].copy(), regions[:9].copy()
-    cross = region_candidates(globals_[9:], regions[9:], 0.8, 0.7, others_g, others_r, per_cover=per_cover,
-                              weak_floor=0.5, weak=lambda i, j: score(np.asarray(i) + 9, j),
-                              weak_per_cover=weak_per_cover)
-    assert set(zip(cross.i.tolist(), cross.j.tolist(), strict=True)) == _regional_oracle(
+    cross_args = (globals_[9:], regions[9:], 0.8, 0.7, others_g, others_r)
+    cross = region_candidates(*cross_args, per_cover=per_cover, weak_floor=0.5,
+                              weak=lambda i, j: score(np.asarray(i) + 9, j), weak_per_cover=weak_per_cover)
+    cross_got = set(zip(cross.i.tolist(), cross.j.tolist(), strict=True))
+    assert cross_got == _regional_oracle(
         globals_[9:], regions[9:], 0.8, 0.7, per_cover, others=(others_g, others_r),
         weak=(0.5, lambda i, j: float(table[i + 9, j]), weak_per_cover))
+    cross_plain = region_candidates(*cross_args, per_cover=per_cover)
+    assert voted_pairs(cross) == cross_got - set(zip(cross_plain.i.tolist(), cross_plain.j.tolist(), strict=True))
+
+
+def voted_pairs(pairs) -> set:
+    return {(i, j) for i, j, v in zip(pairs.i.tolist(), pairs.j.tolist(), pairs.voted.tolist(), strict=True) if v}

@@ -145,6 +145,15 @@ def test_sift_look_verifies_a_tiny_thumbnail_of_a_heavy_crop_orb_cannot():
     # without the rule the SIFT look does not run: nothing says ORB failed
     assert pair_match(looks, 0, looks, 1, contained=True, sift=SiftLook()) == pair_match(looks, 0, looks, 1,
                                                                                          contained=True)
+    # in a batch, the SIFT look is for the pairs the votes did not bring: the votes found a pair by ORB
+    # descriptors both share, so the ORB look is the one for it
+    from tiktok_top10.dedup.grouping import Pairs
+    from tiktok_top10.dedup.verify import pair_scores
+
+    one = (np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.float32))
+    for voted, expected in ((None, with_sift), (np.array([False]), with_sift), (np.array([True]), orb)):
+        scores = pair_scores(looks, Pairs(*one, voted), enough=rule, contained=True, sift=True)
+        assert tuple(scores[0]) == tuple(expected), voted
 
 
 def test_sift_look_does_not_verify_a_shared_caption_band():

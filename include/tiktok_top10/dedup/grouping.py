@@ -48,17 +48,20 @@ ENTRY_COST, MAC_COST, RESCORE_COST = 1.5e-10, 5.0e-12, 2.7e-10
 
 @dataclass
 class Pairs:
-    """Index pairs ``i < j`` with their exact cosine similarity, sorted by ``(i, j)``."""
+    """Index pairs ``i < j`` with their exact cosine similarity, sorted by ``(i, j)``.  ``voted``: which of them
+    only the keypoint votes found (``region_candidates(weak=...)``); None when none were."""
 
     i: np.ndarray
     j: np.ndarray
     similarity: np.ndarray
+    voted: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.i)
 
     def select(self, mask: np.ndarray) -> Pairs:
-        return Pairs(self.i[mask], self.j[mask], self.similarity[mask])
+        return Pairs(self.i[mask], self.j[mask], self.similarity[mask],
+                     None if self.voted is None else self.voted[mask])
 
 
 @contextmanager
@@ -417,14 +420,16 @@ def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: floa
         votes = np.asarray(weak(wi, wj), np.float32)
         scored = votes > 0
         wi, wj, votes = wi[scored], wj[scored], votes[scored]
-        kept = np.union1d(kept, (wi * width + wj)[_near(wi, wj, votes, weak_per_cover, cross)])
-    key = kept
+        voted_key = (wi * width + wj)[_near(wi, wj, votes, weak_per_cover, cross)]
+    else:
+        voted_key = np.zeros(0, np.int64)
+    key = np.union1d(kept, voted_key)
     if len(key) == 0:
         return Pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
     i, j = key // width, key % width
     a, b = np.asarray(globals_, np.float32), np.asarray(b_glob, np.float32)
     sims = np.einsum("kd,kd->k", a[i], b[j]) / (np.linalg.norm(a[i], axis=1) * np.linalg.norm(b[j], axis=1))
-    return Pairs(i, j, sims.astype(np.float32))
+    return Pairs(i, j, sims.astype(np.float32), None if weak is None else np.isin(key, voted_key))
 
 
 def _near(i: np.ndarray, j: np.ndarray, score: np.ndarray, per_cover: int, cross: bool) -> np.ndarray:
