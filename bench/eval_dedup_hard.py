@@ -482,34 +482,38 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {"images": len(kept), "rule": rule, "rule_source": source, "backbone": fp.name,
               "precision": fp.precision}
-    scored: dict[tuple[int, int, bool, bool], tuple[int, int]] = {}
+    scored: dict[tuple[int, int, bool, bool, bool], tuple[int, int]] = {}
 
     def second_look(pairs, contained: bool, sift: bool = False) -> np.ndarray:
-        # as pair_scores takes them: a pair only the keypoint votes found gets no SIFT look
+        # as pair_scores takes them: a pair only the keypoint votes found gets neither the SIFT look nor the mirror
         voted = [False] * len(pairs) if pairs.voted is None else pairs.voted.tolist()
-        listed = [(i, j, contained, sift and not by_votes)
+        listed = [(i, j, contained, sift and not by_votes, not by_votes)
                   for i, j, by_votes in zip(pairs.i.tolist(), pairs.j.tolist(), voted, strict=True)]
-        for look_sift in (False, True):
-            todo = [(i, j) for i, j, _, s in listed if s == look_sift and (i, j, contained, s) not in scored]
+        for look_sift, mirror in ((False, False), (False, True), (True, True)):
+            todo = [(i, j) for i, j, _, s, m in listed
+                    if (s, m) == (look_sift, mirror) and (i, j, contained, s, m) not in scored]
             if todo:
                 ti, tj = np.asarray(todo, np.int64).T
+                as_voted = None if mirror else np.ones(len(ti), bool)
                 # the SIFT look follows a failed ORB one: it needs the rule (the pairs' pass/fail is the same)
-                found = pair_scores(result.keypoints, Pairs(ti, tj, np.zeros(len(ti), np.float32)),
+                found = pair_scores(result.keypoints, Pairs(ti, tj, np.zeros(len(ti), np.float32), as_voted),
                                     contained=contained, sift=look_sift,
                                     enough=(min_inliers, min_agreement) if look_sift else None)
                 for (i, j), s in zip(todo, found, strict=True):
-                    scored[(i, j, contained, look_sift)] = (int(s[0]), int(s[1]))
+                    scored[(i, j, contained, look_sift, mirror)] = (int(s[0]), int(s[1]))
         scores = np.asarray([scored[key] for key in listed], np.int32).reshape(-1, 2)
         return passes(scores, min_inliers, min_agreement)
 
     def print_voted(voted, contained: bool) -> None:
-        """What the votes brought, and whether the SIFT look the stage does not give them would have helped."""
+        """What the votes brought, and whether the looks the stage does not give them (SIFT, the mirror) would
+        have helped."""
         same = np.asarray([video_ids[i] == video_ids[j] for i, j in zip(voted.i.tolist(), voted.j.tolist(),
                                                                         strict=True)], bool)
         orb = second_look(voted, contained, False) & same
         with_sift = second_look(replace(voted, voted=None), contained, True) & same
         print(f"{'':45s}keypoint votes brought {len(voted)} pairs, {int(same.sum())} of one video: ORB verifies "
-              f"{int(orb.sum())} of those, ORB + SIFT {int(with_sift.sum())} (voted pairs get no SIFT look)")
+              f"{int(orb.sum())} of those as they are, ORB with the mirror + SIFT {int(with_sift.sum())} "
+              "(voted pairs get the first look only)")
 
     t0 = time.perf_counter()
     today = similar_pairs(result.globals, threshold)

@@ -165,3 +165,22 @@ def test_sift_look_does_not_verify_a_shared_caption_band():
         assert sift_alone[1] < 35, (a, b, sift_alone)  # the band's glyphs may line up; the pictures do not
         score = pair_match(looks, 0, looks, 1, enough=(10, 40), contained=True, sift=SiftLook())
         assert score[1] < 35, (a, b, score)
+
+
+def test_a_voted_pair_gets_the_look_at_the_covers_as_they_are_only():
+    """A mirrored re-upload verifies through the ORB look at the mirror image.  The keypoint votes come from the
+    covers' descriptors as they are, so a pair they brought gets that look only: the mirror, like the SIFT look, is
+    for the pairs the CNN descriptors found."""
+    from tiktok_top10.dedup.grouping import Pairs
+    from tiktok_top10.dedup.verify import pair_match, pair_scores
+
+    cover = make_cover("coffee")
+    looks = [_look(cover), _look(_jpeg(cover.transpose(Image.Transpose.FLIP_LEFT_RIGHT), 80))]
+    rule = (10, 40)
+    as_they_are = pair_match(looks, 0, looks, 1, enough=rule, mirror=False)
+    with_mirror = pair_match(looks, 0, looks, 1, enough=rule)
+    assert as_they_are[0] < rule[0] or as_they_are[1] < rule[1]  # not the same picture as it is
+    assert with_mirror[0] >= 3 * rule[0] and with_mirror[1] >= 80  # the same picture mirrored
+    one = (np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.float32))
+    for voted, expected in ((None, with_mirror), (np.array([False]), with_mirror), (np.array([True]), as_they_are)):
+        assert tuple(pair_scores(looks, Pairs(*one, voted), enough=rule)[0]) == tuple(expected), voted

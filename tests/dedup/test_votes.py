@@ -66,3 +66,48 @@ def test_votes_of_covers_without_keypoints_are_zero(tmp_path):
     assert vote_matrix([flat, photo]).toarray().tolist() == [[0, 0], [0, 0]]
     assert pair_votes([flat], np.array([0]), np.array([0]), [photo]).tolist() == [0.0]
     assert pair_votes([], np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == []
+
+
+def _reference_votes(query_sets, database_sets, within: bool) -> np.ndarray:
+    """The votes by their definition, pair by pair: the buckets both covers hold, each weighted by its idf over
+    all the covers (of both sets across two)."""
+    from tiktok_top10.dedup.votes import bucket_keys
+
+    def buckets(d):
+        return set(bucket_keys(d).ravel().tolist()) if len(d) else set()
+
+    q, d = [buckets(s) for s in query_sets], [buckets(s) for s in database_sets]
+    every = d if within else q + d
+    out = np.zeros((len(q), len(d)))
+    for a, qa in enumerate(q):
+        for b, db in enumerate(d):
+            if within and a == b:
+                continue
+            out[a, b] = sum(np.log((len(every) + 1) / (sum(k in s for s in every) + 1)) for k in qa & db)
+    return out
+
+
+def test_votes_are_the_idf_of_the_buckets_both_covers_hold():
+    """Against the definition, within one set and across two: buckets held by one cover alone (most of them) and
+    buckets held by a single cover on each side both count where they should, and only there."""
+    from tiktok_top10.dedup.votes import vote_matrix
+
+    rng = np.random.default_rng(16)
+    sets = [rng.integers(0, 256, (40, 32), dtype=np.uint8) for _ in range(6)]
+    sets[1][:12] = sets[0][:12]  # covers 0 and 1 share 12 corners: buckets held by exactly two covers
+    sets[2][:5] = sets[0][20:25]
+    sets[3][:3] = sets[1][30:33]
+    sets[3][:3, 0] ^= np.uint8(1)  # one bit apart: the buckets of the tables that did not draw it shared
+    sets[4][:8] = sets[3][10:18]
+    sets[5] = sets[5][:0]  # no keypoints
+    looks = [((np.zeros((len(s), 2), np.float32), s),) for s in sets]
+
+    within = vote_matrix(looks).toarray()
+    expected = _reference_votes(sets, sets, within=True)
+    assert np.allclose(within, expected, rtol=1e-5, atol=1e-6)
+    assert within[0, 1] > 0 and within[0, 2] > 0 and within[3, 4] > 0 and within[1, 3] > 0
+    assert within[0, 3] == 0 and not within[5].any()
+
+    across = vote_matrix(looks[:3], looks[3:]).toarray()
+    assert np.allclose(across, _reference_votes(sets[:3], sets[3:], within=False), rtol=1e-5, atol=1e-6)
+    assert across[1, 0] > 0 and across[0, 0] == 0 and not across[:, 2].any()

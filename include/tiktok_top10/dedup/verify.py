@@ -193,15 +193,16 @@ def contained_agreement(forward: tuple[int, int, int], backward: tuple[int, int,
 
 
 def pair_match(looks: list, i: int, other: list, j: int, enough: tuple[int, int] | None = None,
-               contained: bool = False, sift: SiftLook | None = None) -> tuple[int, int]:
+               contained: bool = False, sift: SiftLook | None = None, mirror: bool = True) -> tuple[int, int]:
     """(inliers, agreement %) of A against B as is and against B mirrored: the first orientation that verifies
     under ``enough`` = (min_inliers, min_agreement) (the mirror is then not tried), else the better one.  With
-    ``sift`` and ``enough``, a pair ORB found a transform for but could not verify also gets the SIFT look."""
+    ``sift`` and ``enough``, a pair ORB found a transform for but could not verify also gets the SIFT look.
+    ``mirror=False``: B as is only."""
     plain_a, _, small_a = looks[i]
     b_plain, b_mirror, small_b = other[j]
     floor = enough[0] if enough is not None else MIN_MATCHES
     best = (0, 0)
-    for b_kps, b_small in ((b_plain, small_b), (b_mirror, None)):
+    for b_kps, b_small in ((b_plain, small_b), (b_mirror, None))[: 2 if mirror else 1]:
         inliers, matrix = transform(plain_a, b_kps, floor)
         if matrix is None:
             continue
@@ -268,22 +269,23 @@ def pair_scores(looks: list, pairs, others: list | None = None,
                 enough: tuple[int, int] | None = None, contained: bool = False, sift: bool = False) -> np.ndarray:
     """(inliers, agreement %) of every pair as an (N, 2) int array; OpenCV releases the GIL, so pairs are
     checked on all cores.  ``sift``: the SIFT look after a failed ORB one (``pair_match``), except for the pairs
-    only the keypoint votes found (``pairs.voted``): the votes found them by ORB descriptors they share, so the ORB
-    look is the one to line them up.  Every re-upload the votes found in make eval-dedup-hard verified by ORB,
-    and on a demo day most voted pairs are distinct covers, which ORB fails and SIFT then looked at in vain
-    (models/README.md)."""
+    only the keypoint votes found (``pairs.voted``): the votes found them by the ORB descriptors the two covers
+    share as they are, so the ORB look at the covers as they are is the one to line them up; they get neither the
+    SIFT look nor the ORB look at the mirror image.  Every re-upload the votes found in make eval-dedup-hard
+    verified so, and on a demo day most voted pairs are distinct covers, which ORB fails and the other looks then
+    tried in vain (models/README.md)."""
     from concurrent.futures import ThreadPoolExecutor
 
     other = looks if others is None else others
     second = SiftLook() if sift else None
     voted = [False] * len(pairs.i) if pairs.voted is None else pairs.voted.tolist()
-    work = [(i, j, None if by_votes else second)
+    work = [(i, j, None if by_votes else second, not by_votes)
             for i, j, by_votes in zip(pairs.i.tolist(), pairs.j.tolist(), voted, strict=True)]
     if len(work) < 64:
-        return np.asarray([pair_match(looks, i, other, j, enough, contained, look) for i, j, look in work],
-                          dtype=np.int32).reshape(-1, 2)
+        return np.asarray([pair_match(looks, i, other, j, enough, contained, look, mirror)
+                           for i, j, look, mirror in work], dtype=np.int32).reshape(-1, 2)
     with ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0)))) as pool:
-        scores = pool.map(lambda ijl: pair_match(looks, ijl[0], other, ijl[1], enough, contained, ijl[2]), work,
+        scores = pool.map(lambda w: pair_match(looks, w[0], other, w[1], enough, contained, w[2], w[3]), work,
                           chunksize=64)
         return np.asarray(list(scores), dtype=np.int32).reshape(-1, 2)
 

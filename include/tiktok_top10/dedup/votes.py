@@ -80,6 +80,16 @@ def vote_matrix(looks: list, others: list | None = None):
         seen_by += np.bincount(q_col, minlength=len(buckets))
     # a bucket half of the covers share says little; one only two share, a lot
     idf = np.log((covers + 1) / (seen_by + 1)).astype(np.float32)
+    # a bucket votes only where both sides hold it; most hold one cover's descriptor alone, and leaving those out
+    # of the product changes no vote: it only makes the product smaller
+    if others is None:
+        q_shared = d_shared = seen_by[q_col] > 1
+    else:
+        in_queries = np.bincount(q_col, minlength=len(buckets)) > 0
+        in_database = np.bincount(d_col, minlength=len(buckets)) > 0
+        q_shared, d_shared = in_database[q_col], in_queries[d_col]
+    q_owner, q_col = q_owner[q_shared], q_col[q_shared]
+    d_owner, d_col = d_owner[d_shared], d_col[d_shared]
     queries = sp.csr_matrix((idf[q_col], (q_owner, q_col)), shape=(n, len(buckets)))
     database = sp.csr_matrix((np.ones(len(d_col), np.float32), (d_owner, d_col)), shape=(m, len(buckets)))
     votes = (queries @ database.T).tocsr()
