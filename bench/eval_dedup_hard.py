@@ -515,6 +515,17 @@ def main(argv: list[str] | None = None) -> int:
               f"{int(orb.sum())} of those as they are, ORB with the mirror + SIFT {int(with_sift.sum())} "
               "(voted pairs get the first look only)")
 
+    def print_sift_only(pairs, contained: bool) -> None:
+        """The re-uploads only the SIFT look verifies, and their fewest inliers: the margin over the rule that
+        the SIFT look's cost-saving shrink (``verify.SIFT_SCALE``) leaves."""
+        same = np.asarray([video_ids[i] == video_ids[j] for i, j in zip(pairs.i.tolist(), pairs.j.tolist(),
+                                                                        strict=True)], bool)
+        only = second_look(pairs, contained, True) & ~second_look(pairs, contained, False) & same
+        inliers = [scored[(i, j, contained, True, True)][0]
+                   for i, j in zip(pairs.i[only].tolist(), pairs.j[only].tolist(), strict=True)]
+        print(f"{'':45s}the SIFT look verifies {len(inliers)} pairs of one video ORB does not; their fewest "
+              f"inliers: {min(inliers, default=None)} (the rule needs {min_inliers})")
+
     t0 = time.perf_counter()
     today = similar_pairs(result.globals, threshold)
     report["global"] = evaluate(kept, video_ids, today, second_look(today, False))
@@ -542,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
                 print_row(name, report[name])
                 if votes and sift and candidates.voted is not None and candidates.voted.any():
                     print_voted(candidates.select(candidates.voted), contained)
+                if sift:
+                    print_sift_only(candidates, contained)
     for name, m in report.items():
         if isinstance(m, dict) and m["merged"]:
             print(f"  {name}: merged distinct videos {m['merged'][:10]}")

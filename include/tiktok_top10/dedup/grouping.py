@@ -3,14 +3,14 @@
 Pairs come from tiled matrix products (no Python pair loops) that act as a filter; every candidate a tile lets
 through is rescored exactly in fp32, so a product only has to never drop a pair at or above the threshold.
 
-Small sets (and cross-set comparisons) filter on the exact fp32 products.  Large sets filter on a cheaper
-product: the top ``k`` principal directions ``V`` of a sample plus one coordinate for what they miss.  With
-``Pa = Vᵀa`` and residual ``Ra = a − V·Pa`` (orthogonal to ``V``), ``cos(a, b) = <Pa, Pb> + <Ra, Rb> ≤ <Pa, Pb> +
-|Ra|·|Rb|`` (Cauchy–Schwarz), and ``[Pa, |Ra|]·[Pb, |Rb|]`` is that bound as a single dot product.  It holds for
-any orthonormal ``V`` and any ``k`` — the sample only decides how tight it is — so ``k`` is picked by cost: the
-product's price per pair against the rescoring of the candidates the bound lets through on sample pairs.  The
-bound's products run in bf16 where the CPU has it natively (fp32 elsewhere) with a margin that covers bf16's
-rounding (``BF16_MARGIN``).
+Small sets filter on the exact fp32 products, cross-set comparisons on bf16 ones where the CPU has bf16 natively
+(with the margin below).  Large sets filter on a cheaper product: the top ``k`` principal directions ``V`` of a
+sample plus one coordinate for what they miss.  With ``Pa = Vᵀa`` and residual ``Ra = a − V·Pa`` (orthogonal to
+``V``), ``cos(a, b) = <Pa, Pb> + <Ra, Rb> ≤ <Pa, Pb> + |Ra|·|Rb|`` (Cauchy–Schwarz), and ``[Pa, |Ra|]·[Pb, |Rb|]``
+is that bound as a single dot product.  It holds for any orthonormal ``V`` and any ``k`` — the sample only decides
+how tight it is — so ``k`` is picked by cost: the product's price per pair against the rescoring of the candidates
+the bound lets through on sample pairs.  The bound's products run in bf16 where the CPU has it natively (fp32
+elsewhere) with a margin that covers bf16's rounding (``BF16_MARGIN``).
 
 The heavy loops run on ``torch.get_num_threads()`` Python threads, each with single-threaded torch ops, rather
 than as many small OpenMP regions: on a shared 2-core machine a region waits for its slowest, possibly
@@ -115,6 +115,8 @@ def similar_pairs(fingerprints: np.ndarray, threshold: float, others: np.ndarray
                   block: int = BLOCK) -> Pairs:
     """Pairs with cosine ≥ ``threshold``: within ``fingerprints`` (i < j), or between it and ``others``
     (then ``i`` indexes ``fingerprints`` and ``j`` indexes ``others``)."""
+    import torch
+
     a = _unit(fingerprints)
     b = a if others is None else _unit(others)
     n, m = a.shape[0], b.shape[0]
@@ -123,6 +125,11 @@ def similar_pairs(fingerprints: np.ndarray, threshold: float, others: np.ndarray
     block = -(-block // SEGMENT) * SEGMENT
     if others is None and n > PROJECT_ABOVE and threshold - BF16_MARGIN > 0:
         ii, jj = _projected_candidates(a, threshold, block)
+    elif others is not None and threshold - BF16_MARGIN > 0 and bound_dtype() != torch.float32:
+        # a cross search (a day against history, covers against regions: up to tens of millions of entries) filters
+        # on the bf16 product with the bf16 margin, as the projected bound does; the rescoring below is exact
+        dtype = bound_dtype()
+        ii, jj = _tile_candidates(a.to(dtype), b.to(dtype), threshold - BF16_MARGIN, block, triangle=False)
     else:
         # a small slack: the exact rescoring decides; this only must not lose pairs to rounding
         ii, jj = _tile_candidates(a, b, threshold - 1e-5, block, triangle=others is None)
@@ -360,9 +367,10 @@ def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: floa
     cover, whole, is close (≥ ``region_threshold``) to a region of the other: a crop, whatever part of the frame
     it kept, matches the window of the original's feature map it shows.  ``regions`` is (N, R, D) as
     ``fingerprint.region_descriptors`` makes them.  Within the set (i < j), or between it and ``others_*``
-    (``i`` indexes this set, ``j`` the others).  All by the tiled products of ``similar_pairs``: whole
-    descriptors (N·(1+WHOLE_REGIONS) rows) against regions (N·R rows), no pair loop; ``similarity`` is the
-    pair's global cosine, as for ``similar_pairs``.
+    (``i`` indexes this set, ``j`` the others).  All by blocked matrix products, no pair loop: the global pairs
+    by ``similar_pairs``, the regional ones by whole descriptors (N·(1+WHOLE_REGIONS) rows) against regions
+    (N·R rows), each block reduced to its cover pairs' best (``_best_regional``); ``similarity`` is the pair's
+    global cosine, as for ``similar_pairs``.
 
     ``per_cover`` > 0 bounds what the regions add: a pair found only by its regions is kept when it is among the
     ``per_cover`` best regional matches (by their best regional cosine) of either of its covers (within one set,
@@ -379,26 +387,14 @@ def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: floa
     n, m = len(globals_), len(b_glob)
     width = max(n, m, 1)
     base = similar_pairs(globals_, threshold, others=b_glob if cross else None, block=block)
-    found_i, found_j, found_s = [], [], []
+    floor = min(region_threshold, weak_floor) if weak else region_threshold
+    i, j, score = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     if n and m:
-        for (qg, qr), (dr, rows_of_d), flip in (
-                ((globals_, regions), (b_reg, m), False), ((b_glob, b_reg), (regions, n), True)):
-            queries, q_owner = _whole(qg, qr)
-            database = np.asarray(dr, np.float32).reshape(-1, dr.shape[-1])
-            d_owner = np.repeat(np.arange(rows_of_d), dr.shape[1])
-            hits = similar_pairs(queries, min(region_threshold, weak_floor) if weak else region_threshold,
-                                 others=database, block=block)
-            a, b = q_owner[hits.i], d_owner[hits.j]
-            if flip:
-                a, b = b, a  # (this set, others) for a cross search; i < j is fixed below otherwise
-            found_i.append(a)
-            found_j.append(b)
-            found_s.append(hits.similarity)
-            if not cross:
-                break  # within one set, both directions are the same search: (a, b) and (b, a) are both found
-    i = np.concatenate(found_i).astype(np.int64) if found_i else np.zeros(0, np.int64)
-    j = np.concatenate(found_j).astype(np.int64) if found_j else np.zeros(0, np.int64)
-    score = np.concatenate(found_s).astype(np.float32) if found_s else np.zeros(0, np.float32)
+        i, j, score = _best_regional(_whole(globals_, regions), b_reg, floor)
+        if cross:  # and the other way: the other set's whole covers against this set's regions
+            back_j, back_i, back_score = _best_regional(_whole(b_glob, b_reg), regions, floor)
+            i, j, score = np.r_[i, back_i], np.r_[j, back_j], np.r_[score, back_score]
+        # within one set, both directions are the same search: (a, b) and (b, a) are both found
     if not cross:
         keep = i != j
         i, j, score = np.minimum(i[keep], j[keep]), np.maximum(i[keep], j[keep]), score[keep]
@@ -464,11 +460,37 @@ def _rank_within(owner: np.ndarray, score: np.ndarray) -> np.ndarray:
     return out
 
 
-def _whole(globals_: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each cover's whole descriptors, (N·(1+WHOLE_REGIONS), D), and the cover each row belongs to."""
+def _whole(globals_: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """Each cover's whole descriptors, (N, 1+WHOLE_REGIONS, D): its global one and its views whole."""
     g = np.asarray(globals_, np.float32)[:, None, :]
-    whole = np.concatenate([g, np.asarray(regions[:, :WHOLE_REGIONS], np.float32)], axis=1)
-    return whole.reshape(-1, whole.shape[-1]), np.repeat(np.arange(len(g)), whole.shape[1])
+    return np.concatenate([g, np.asarray(regions[:, :WHOLE_REGIONS], np.float32)], axis=1)
+
+
+REGIONAL_BLOCK = 1 << 22  # product entries per block of query covers (16 MiB of fp32)
+
+
+def _best_regional(whole: np.ndarray, regions: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray,
+                                                                                     np.ndarray]:
+    """(a, b, cosine) of the cover pairs where a whole descriptor of cover ``a`` (``whole``: (N, W, D)) is at
+    least ``floor`` close to a region of cover ``b`` (``regions``: (M, R, D)): the best such cosine of the
+    pair.  Blocks of query covers times all regions, fp32, each reduced to its covers' best at once: the
+    pairs are counted by cover pair, and no descriptor pair is rescored on its own (many descriptor pairs of
+    one cover pair reach the threshold together)."""
+    n, w, dim = whole.shape
+    m, r, _ = regions.shape
+    queries = _unit(whole.reshape(-1, dim))
+    database = _unit(np.asarray(regions, np.float32).reshape(-1, dim))
+    per_block = max(1, REGIONAL_BLOCK // (w * m * r))
+
+    def block(s: int, e: int):
+        best = (queries[s * w:e * w] @ database.T).view(e - s, w, m, r).amax(dim=(1, 3))
+        a, b = (best >= floor).nonzero(as_tuple=True)
+        return (a + s).numpy(), b.numpy(), best[a, b].numpy()
+
+    found = _run([lambda s=s, e=e: block(s, e) for s, e in _chunks(n, per_block)])
+    return (np.concatenate([f[0] for f in found]).astype(np.int64),
+            np.concatenate([f[1] for f in found]).astype(np.int64),
+            np.concatenate([f[2] for f in found]).astype(np.float32))
 
 
 def connected_groups(n: int, pairs: Pairs) -> list[list[int]]:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import lru_cache
 
 import numpy as np
 
@@ -99,21 +100,61 @@ def detect(gray: np.ndarray) -> CoverLook:
     return plain, mirrored, small
 
 
-def transform(a: Keypoints, b: Keypoints, at_least: int = MIN_MATCHES, *, norm: int | None = None,
+@lru_cache(maxsize=1)
+def _product_dtype():
+    """bf16 where the CPU multiplies it natively, else fp32 (emulated bf16 is slower): both exact here."""
+    import torch
+
+    from .fingerprint import cpu_has_native_bf16
+
+    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+
+
+def ratio_matches(da: np.ndarray, db: np.ndarray, dtype=None) -> tuple[np.ndarray, np.ndarray]:
+    """(query rows, train rows) of the descriptors ``da`` whose nearest row of ``db`` passes the ratio test
+    ``d1 < RATIO * d2``, in query order: exactly the matches ``cv2.BFMatcher.knnMatch(da, db, k=2)`` and that test
+    keep.  Binary (uint8, ORB's) descriptors by Hamming distance, in one matrix product instead of OpenCV's
+    brute-force loop: the bits as ±1 make ``bits - 2 · distance``, integers ≤ 256 that bf16 and fp32 hold exactly
+    (bf16 where the CPU multiplies it natively).  When the nearest distance is tied, the second nearest equals it
+    and the test fails, so which of the tied rows is nearest never matters.  Float (SIFT's) descriptors by L2,
+    with OpenCV's matcher."""
+    if da.dtype != np.uint8:
+        good = [m[0] for m in _cv2().BFMatcher(_cv2().NORM_L2).knnMatch(da, db, k=2)
+                if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
+        return np.asarray([m.queryIdx for m in good], np.int64), np.asarray([m.trainIdx for m in good], np.int64)
+    import torch
+
+    dtype = _product_dtype() if dtype is None else dtype
+    bits = 8 * da.shape[1]
+
+    def signs(d: np.ndarray):
+        return torch.from_numpy(np.unpackbits(d, axis=1)).to(dtype).mul_(2).sub_(1)
+
+    closeness = (signs(da) @ signs(db).T).float().numpy()  # bits - 2 · distance
+    rows = np.arange(len(closeness))
+    nearest = closeness.argmax(1)
+    first = (bits - closeness[rows, nearest].astype(np.float64)) / 2
+    closeness[rows, nearest] = -np.inf
+    second = (bits - closeness.max(1).astype(np.float64)) / 2
+    keep = np.flatnonzero(first < RATIO * second)
+    return keep, nearest[keep]
+
+
+def transform(a: Keypoints, b: Keypoints, at_least: int = MIN_MATCHES, *,
               reprojection_px: float = REPROJECTION_PX) -> tuple[int, np.ndarray | None]:
     """(inliers, 2x3 similarity mapping A's points onto B's) by RANSAC; (0, None) when there is none.  Fewer than
     ``at_least`` ratio-test matches cannot give that many inliers: RANSAC is skipped, which is most of the cost
-    for the many unrelated candidate pairs.  ``norm``: the descriptors' distance (default Hamming, ORB's)."""
+    for the many unrelated candidate pairs.  Binary descriptors (ORB's) match by Hamming distance, float ones
+    (SIFT's) by L2 (``ratio_matches``)."""
     cv2 = _cv2()
     (pa, da), (pb, db) = a, b
     if len(da) < 8 or len(db) < 8:
         return 0, None
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING if norm is None else norm)
-    good = [m[0] for m in matcher.knnMatch(da, db, k=2) if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
-    if len(good) < max(MIN_MATCHES, at_least):
+    query, train = ratio_matches(da, db)
+    if len(query) < max(MIN_MATCHES, at_least):
         return 0, None
-    src = pa[[m.queryIdx for m in good]]
-    dst = pb[[m.trainIdx for m in good]]
+    src = pa[query]
+    dst = pb[train]
     cv2.setRNGSeed(RANSAC_SEED)
     matrix, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=reprojection_px,
                                                maxIters=2000, confidence=0.99)
@@ -219,6 +260,10 @@ def pair_match(looks: list, i: int, other: list, j: int, enough: tuple[int, int]
 
 
 SIFT_FEATURES = 500
+# SIFT doubles its input before its first octave, so most of its cost is that octave: the small image shrunk to 3/4
+# has 9/16 of the pixels in every octave, and the re-uploads only the SIFT look verifies keep at least 32 inliers
+# where the rule needs 10 (make eval-dedup-hard prints the fewest; models/README.md)
+SIFT_SCALE = 0.75
 SIFT_REPROJECTION_PX = REPROJECTION_PX * PIXEL_LONG_SIDE / KEYPOINT_LONG_SIDE  # the same tolerance on the small image
 
 
@@ -238,8 +283,13 @@ class SiftLook:
             known = self._features.get(id(small))
         if known is not None:
             return known[1]
-        kps, des = _cv2().SIFT_create(nfeatures=SIFT_FEATURES).detectAndCompute(small, None)
-        found = (np.asarray([k.pt for k in kps], np.float32).reshape(-1, 2),
+        cv2 = _cv2()
+        h, w = small.shape
+        shrunk = cv2.resize(small, (max(1, round(w * SIFT_SCALE)), max(1, round(h * SIFT_SCALE))),
+                            interpolation=cv2.INTER_AREA)
+        kps, des = cv2.SIFT_create(nfeatures=SIFT_FEATURES).detectAndCompute(shrunk, None)
+        found = (np.asarray([k.pt for k in kps], np.float32).reshape(-1, 2)
+                 * np.float32([w / shrunk.shape[1], h / shrunk.shape[0]]),  # back on the small image
                  des if des is not None else np.zeros((0, 128), np.float32))
         with self._lock:  # the image is kept with its entry, so its id cannot be reused by another while cached
             self._features.setdefault(id(small), (small, found))
@@ -248,9 +298,8 @@ class SiftLook:
     def match(self, small_a: np.ndarray, small_b: np.ndarray, enough: tuple[int, int] | None = None,
               contained: bool = False) -> tuple[int, int]:
         """(inliers, agreement %) like ``pair_match``'s, from SIFT keypoints of the small images."""
-        cv2 = _cv2()
         floor = enough[0] if enough is not None else MIN_MATCHES
-        inliers, matrix = transform(self.features(small_a), self.features(small_b), floor, norm=cv2.NORM_L2,
+        inliers, matrix = transform(self.features(small_a), self.features(small_b), floor,
                                     reprojection_px=SIFT_REPROJECTION_PX)
         if matrix is None:
             return 0, 0
@@ -284,7 +333,11 @@ def pair_scores(looks: list, pairs, others: list | None = None,
     if len(work) < 64:
         return np.asarray([pair_match(looks, i, other, j, enough, contained, look, mirror)
                            for i, j, look, mirror in work], dtype=np.int32).reshape(-1, 2)
-    with ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0)))) as pool:
+    import torch
+
+    # one pair per core: each worker's products (``ratio_matches``) on its own thread (OpenMP's count is per thread)
+    with ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0))), initializer=torch.set_num_threads,
+                            initargs=(1,)) as pool:
         scores = pool.map(lambda w: pair_match(looks, w[0], other, w[1], enough, contained, w[2], w[3]), work,
                           chunksize=64)
         return np.asarray(list(scores), dtype=np.int32).reshape(-1, 2)

@@ -43,16 +43,24 @@ def bucket_keys(descriptors: np.ndarray) -> np.ndarray:
     return keys | (np.arange(TABLES, dtype=np.int64) << BITS)
 
 
-def _incidence(descriptor_sets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct (owner, bucket) pairs of the covers' descriptors, as two arrays sorted by owner."""
-    sizes = np.asarray([len(d) for d in descriptor_sets], np.int64)
+def _holdings(descriptor_sets: list[np.ndarray], others: list[np.ndarray] | None = None):
+    """The distinct (bucket, side, cover) holdings of the covers' descriptors (side 1: ``others``'), sorted by
+    bucket key, as (bucket column, side, cover) arrays; buckets numbered in key order.  One sort of one int64 per
+    (descriptor, table) gives the holdings, their buckets' numbers and who holds each."""
+    sets = list(descriptor_sets) + list(others or [])
+    sizes = np.asarray([len(d) for d in sets], np.int64)
+    side = np.r_[np.zeros(len(descriptor_sets), np.int64), np.ones(len(sets) - len(descriptor_sets), np.int64)]
+    cover = np.r_[np.arange(len(descriptor_sets)), np.arange(len(sets) - len(descriptor_sets))].astype(np.int64)
     if not sizes.sum():
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    keys = bucket_keys(np.concatenate([np.asarray(d, np.uint8).reshape(-1, 32) for d in descriptor_sets]))
-    owner = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)[:, None]
-    combined = np.sort((owner << (BITS + TABLE_BITS) | keys).reshape(-1))  # one sortable key per (owner, bucket)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    cover_bits = max(int(cover.max()).bit_length(), 1)
+    keys = bucket_keys(np.concatenate([np.asarray(d, np.uint8).reshape(-1, 32) for d in sets]))
+    holder = np.repeat(side << cover_bits | cover, sizes)[:, None]
+    combined = np.sort((keys << (cover_bits + 1) | holder).reshape(-1))  # one sortable key per holding
     combined = combined[np.r_[True, combined[1:] != combined[:-1]]]
-    return combined >> (BITS + TABLE_BITS), combined & ((1 << (BITS + TABLE_BITS)) - 1)
+    key = combined >> (cover_bits + 1)
+    column = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1
+    return column, (combined >> cover_bits) & 1, combined & ((1 << cover_bits) - 1)
 
 
 def vote_matrix(looks: list, others: list | None = None):
@@ -63,35 +71,27 @@ def vote_matrix(looks: list, others: list | None = None):
     mirror."""
     import scipy.sparse as sp
 
-    other = looks if others is None else others
-    n, m = len(looks), len(other)
-    q_owner, q_key = _incidence([look[0][1] for look in looks])
-    if others is None:  # the database is the queries
-        d_owner, d_key = q_owner, q_key
-    else:
-        d_owner, d_key = _incidence([look[0][1] for look in other])
-    buckets, columns = np.unique(q_key if others is None else np.concatenate([q_key, d_key]), return_inverse=True)
-    q_col = columns[: len(q_key)]
-    d_col = q_col if others is None else columns[len(q_key):]
-    seen_by = np.bincount(d_col, minlength=len(buckets))
-    covers = m
-    if others is not None:  # rarity over both sets
-        covers += n
-        seen_by += np.bincount(q_col, minlength=len(buckets))
-    # a bucket half of the covers share says little; one only two share, a lot
-    idf = np.log((covers + 1) / (seen_by + 1)).astype(np.float32)
+    n = len(looks)
+    m = n if others is None else len(others)
+    column, side, cover = _holdings([look[0][1] for look in looks],
+                                    None if others is None else [look[0][1] for look in others])
+    buckets = int(column[-1]) + 1 if len(column) else 0
+    # a bucket half of the covers share says little; one only two share, a lot (rarity over both sets)
+    seen_by = np.bincount(column, minlength=buckets)
+    idf = np.log((m + (0 if others is None else n) + 1) / (seen_by + 1)).astype(np.float32)
     # a bucket votes only where both sides hold it; most hold one cover's descriptor alone, and leaving those out
     # of the product changes no vote: it only makes the product smaller
     if others is None:
-        q_shared = d_shared = seen_by[q_col] > 1
+        shared = seen_by[column] > 1
+        q_cover, q_col = d_cover, d_col = cover[shared], column[shared]
     else:
-        in_queries = np.bincount(q_col, minlength=len(buckets)) > 0
-        in_database = np.bincount(d_col, minlength=len(buckets)) > 0
-        q_shared, d_shared = in_database[q_col], in_queries[d_col]
-    q_owner, q_col = q_owner[q_shared], q_col[q_shared]
-    d_owner, d_col = d_owner[d_shared], d_col[d_shared]
-    queries = sp.csr_matrix((idf[q_col], (q_owner, q_col)), shape=(n, len(buckets)))
-    database = sp.csr_matrix((np.ones(len(d_col), np.float32), (d_owner, d_col)), shape=(m, len(buckets)))
+        in_queries = np.bincount(column[side == 0], minlength=buckets) > 0
+        in_database = np.bincount(column[side == 1], minlength=buckets) > 0
+        q = (side == 0) & in_database[column]
+        d = (side == 1) & in_queries[column]
+        q_cover, q_col, d_cover, d_col = cover[q], column[q], cover[d], column[d]
+    queries = sp.csr_matrix((idf[q_col], (q_cover, q_col)), shape=(n, buckets))
+    database = sp.csr_matrix((np.ones(len(d_col), np.float32), (d_cover, d_col)), shape=(m, buckets))
     votes = (queries @ database.T).tocsr()
     if others is None:  # one set: symmetric already; a cover is not its own partner
         votes = votes.tocoo()
