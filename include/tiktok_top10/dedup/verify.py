@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import os
 import threading
-from functools import lru_cache
 
 import numpy as np
 
@@ -100,16 +99,6 @@ def detect(gray: np.ndarray) -> CoverLook:
     return plain, mirrored, small
 
 
-@lru_cache(maxsize=1)
-def _product_dtype():
-    """bf16 where the CPU multiplies it natively, else fp32 (emulated bf16 is slower): both exact here."""
-    import torch
-
-    from .fingerprint import cpu_has_native_bf16
-
-    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
-
-
 def ratio_matches(da: np.ndarray, db: np.ndarray, dtype=None) -> tuple[np.ndarray, np.ndarray]:
     """(query rows, train rows) of the descriptors ``da`` whose nearest row of ``db`` passes the ratio test
     ``d1 < RATIO * d2``, in query order: exactly the matches ``cv2.BFMatcher.knnMatch(da, db, k=2)`` and that test
@@ -119,12 +108,15 @@ def ratio_matches(da: np.ndarray, db: np.ndarray, dtype=None) -> tuple[np.ndarra
     and the test fails, so which of the tied rows is nearest never matters.  Float (SIFT's) descriptors by L2,
     with OpenCV's matcher."""
     if da.dtype != np.uint8:
-        good = [m[0] for m in _cv2().BFMatcher(_cv2().NORM_L2).knnMatch(da, db, k=2)
+        cv2 = _cv2()
+        good = [m[0] for m in cv2.BFMatcher(cv2.NORM_L2).knnMatch(da, db, k=2)
                 if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
         return np.asarray([m.queryIdx for m in good], np.int64), np.asarray([m.trainIdx for m in good], np.int64)
     import torch
 
-    dtype = _product_dtype() if dtype is None else dtype
+    from .grouping import bound_dtype
+
+    dtype = bound_dtype() if dtype is None else dtype  # both hold these products exactly
     bits = 8 * da.shape[1]
 
     def signs(d: np.ndarray):
