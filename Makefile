@@ -78,9 +78,10 @@ eval-dedup: setup
 
 # The harder dedup evaluation (heavy/square crops, tiny thumbnails, meme frames, tone; banded hard negatives),
 # today's rule against the crop-robust one (regional candidates on the descriptor input, the contained look; off
-# by default in the stage), on the harder set and on eval-dedup's held-out split; exits 2 without ../shared/reference.
+# by default in the stage; its values from `make calibrate`), on the whole harder set, on its held-out split and on
+# eval-dedup's held-out split; exits 2 without ../shared/reference.
 eval-dedup-hard: setup
-	$(PY) bench/eval_dedup_hard.py --regions --descriptor-input 128:2 --region-thresholds 0.74 --existing $(EVAL_HARD_ARGS)
+	$(PY) bench/eval_dedup_hard.py --regions --descriptor-input 128:2 --existing $(EVAL_HARD_ARGS)
 
 # What the crop-robust dedup costs against today's, in one run: regional descriptors and candidates on the real
 # covers (skipped where ../shared/reference is absent), and the dedup stage on a demo day.

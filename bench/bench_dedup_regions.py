@@ -4,8 +4,9 @@ On the real covers of ../shared/reference/seed-crawls (skipped with a note when 
 * fingerprinting wall time with and without ``regions`` (same covers, same threads, plain first), and the
   pooling alone (``fingerprint.region_descriptors`` on a batch's feature maps), per cover;
 * candidate pairs the second look has to check: global cosine ≥ t (today) against ``grouping.region_candidates``
-  (global ≥ t, or a cover whole ≥ ``REGION_THRESHOLD`` to a region of the other), with the search time, scaled to
-  1,000 covers as pairs per cover × 1,000 (the count grows with the square of the covers: the scaling is said);
+  (global ≥ t, or a cover whole ≥ the calibrated regional cosine to a region of the other), with the search time,
+  scaled to 1,000 covers as pairs per cover × 1,000 (the count grows with the square of the covers: the scaling is
+  said);
 * the second look's time on those candidates, and the regional descriptors' bytes per cover in a memory file;
 * the whole (fingerprints + candidate search + second look) of both, and their ratio: today = global
   descriptors of the covers as decoded, cosine candidates, the plain look; crop-robust = regional descriptors of
@@ -52,12 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo-day", type=dt.date.fromisoformat, default=dt.date(2026, 1, 10))
     parser.add_argument("--stage-runs", type=int, default=5, help="runs of the stage per mode (0: skip)")
     args = parser.parse_args(argv)
-    from tiktok_top10.dedup.grouping import CropRobust
     from tiktok_top10.dedup.images import DescriptorInput
-
-    stage_rule = CropRobust()
-    args.region_threshold = stage_rule.threshold if args.region_threshold is None else args.region_threshold
-    args.per_cover = stage_rule.per_cover if args.per_cover is None else args.per_cover
 
     descriptor_input = DescriptorInput.parse(args.descriptor_input)
     seed_crawls = args.shared / "reference" / "seed-crawls"
@@ -73,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from tiktok_top10.dedup import calibration as cal
     from tiktok_top10.dedup.evaluation import reference_covers
     from tiktok_top10.dedup.fingerprint import GEM_P, REGION_DTYPE, Fingerprinter, n_regions, region_descriptors
-    from tiktok_top10.dedup.grouping import crop_robust_candidates, similar_pairs
+    from tiktok_top10.dedup.grouping import CropRobust, crop_robust_candidates, similar_pairs
     from tiktok_top10.dedup.verify import pair_scores
 
     paths = list(dict.fromkeys(c.path for c in reference_covers(seed_crawls)))[: args.covers]
@@ -109,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
           f"memory "
           f"file: +{n_regions() * dim * np.dtype(REGION_DTYPE).itemsize / 1024:.0f} KiB/cover (stored undeflated)")
 
+    # the stage's crop-robust rule: make calibrate's values for these weights (calibration.json)
+    stage_rule = CropRobust.calibrated(fp.name, fp.choice.weights_sha256, fp.precision)
+    args.region_threshold = stage_rule.region_threshold if args.region_threshold is None else args.region_threshold
+    args.per_cover = stage_rule.per_cover if args.per_cover is None else args.per_cover
     entry = cal.find_entry(fp.name, fp.precision, fp.choice.weights_sha256)
     threshold = float(entry["threshold"]) if entry else DOCUMENTED_THRESHOLD
     rule = (int(entry["min_inliers"]), int(entry["min_agreement"])) if entry else (15, 30)
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     today = similar_pairs(results[False].globals, threshold)
     t_today = time.perf_counter() - start
     start = time.perf_counter()
-    regional = crop_robust_candidates(replace(stage_rule, enabled=True, region_threshold=args.region_threshold,
+    regional = crop_robust_candidates(replace(stage_rule, region_threshold=args.region_threshold,
                                               per_cover=args.per_cover), res.globals, res.regions, threshold,
                                       res.keypoints)
     t_regional = time.perf_counter() - start
@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     pair_scores(results[False].keypoints, today, enough=rule)
     t_look_today = time.perf_counter() - start
     start = time.perf_counter()
-    pair_scores(res.keypoints, regional, enough=rule, contained=True, sift=stage_rule.sift_look)
+    pair_scores(res.keypoints, regional, enough=rule, contained=stage_rule.contained_min_agreement,
+                sift=stage_rule.sift_look)
     t_look = time.perf_counter() - start
     print(f"second look: today's {len(today)} candidates {t_look_today:.2f} s; the {len(regional)} crop-robust "
           f"candidates, contained look{' + SIFT' if stage_rule.sift_look else ''}: {t_look:.2f} s "

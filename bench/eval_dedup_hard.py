@@ -230,9 +230,11 @@ def dataset_sha256(images: list[HardImage]) -> str:
 
 
 def code_sha256() -> str:
+    """The code a cached fingerprint depends on: its descriptors' and its keypoints' (``verify.detect``)."""
     here = REPO / "include" / "tiktok_top10" / "dedup"
     return hashlib.sha256(b"".join((here / f).read_bytes() for f in
-                                   ("images.py", "fingerprint.py", "backbones.py", "quantize.py"))).hexdigest()
+                                   ("images.py", "fingerprint.py", "backbones.py", "quantize.py", "verify.py"))
+                          ).hexdigest()
 
 
 def fingerprint_cached(images: list[HardImage], backbone: str, precision: str, models_dir: Path, threads: int,
@@ -301,11 +303,93 @@ def evaluate(images: list[HardImage], video_ids: list[str], pairs, verified: np.
             "pairs_per_kind": {k: int(t) for k, (_, t) in per_kind.items()}, "candidates": len(pairs)}
 
 
+class SecondLooks:
+    """The second look at candidate pairs as the stage takes it (``verify.pair_scores``): a pair only the keypoint
+    votes found gets neither the SIFT look nor the mirror.  Each (pair, contained share, look, mirror) is scored
+    once, so the rows and grid points that share candidates share their looks."""
+
+    def __init__(self, keypoints: list, rule: tuple[float, int, int]):
+        self.keypoints, self.rule = keypoints, rule
+        self.scored: dict[tuple[int, int, float, bool, bool], tuple[int, int]] = {}
+
+    def __call__(self, pairs, contained: float, sift: bool = False) -> np.ndarray:
+        """Which ``pairs`` verify; ``contained``: the contained look's share of agreeing cells (0: none)."""
+        from tiktok_top10.dedup.grouping import Pairs
+        from tiktok_top10.dedup.verify import pair_scores, passes
+
+        _, min_inliers, min_agreement = self.rule
+        voted = [False] * len(pairs) if pairs.voted is None else pairs.voted.tolist()
+        listed = [(i, j, contained, sift and not by_votes, not by_votes)
+                  for i, j, by_votes in zip(pairs.i.tolist(), pairs.j.tolist(), voted, strict=True)]
+        for look_sift, mirror in ((False, False), (False, True), (True, True)):
+            todo = [(i, j) for i, j, _, s, m in listed
+                    if (s, m) == (look_sift, mirror) and (i, j, contained, s, m) not in self.scored]
+            if todo:
+                ti, tj = np.asarray(todo, np.int64).T
+                as_voted = None if mirror else np.ones(len(ti), bool)
+                # the SIFT look follows a failed ORB one: it needs the rule (the pairs' pass/fail is the same)
+                found = pair_scores(self.keypoints, Pairs(ti, tj, np.zeros(len(ti), np.float32), as_voted),
+                                    contained=contained, sift=look_sift,
+                                    enough=(min_inliers, min_agreement) if look_sift else None)
+                for (i, j), score in zip(todo, found, strict=True):
+                    self.scored[(i, j, contained, look_sift, mirror)] = (int(score[0]), int(score[1]))
+        scores = np.asarray([self.scored[key] for key in listed], np.int32).reshape(-1, 2)
+        return passes(scores, min_inliers, min_agreement)
+
+
+def crop_robust_point(kept: list[HardImage], result, robust, rule: tuple[float, int, int], stage,
+                      looks: SecondLooks | None = None, candidates=None) -> dict:
+    """``evaluate`` of the crop-robust rule ``stage`` (``grouping.CropRobust``) under the global ``rule`` on these
+    images: the stage's candidates (``grouping.crop_robust_candidates``; or ``candidates``, when they are known)
+    and its second look.  ``result``: the fingerprints whose keypoints the look takes; ``robust``: those the
+    regional candidates come from."""
+    from tiktok_top10.dedup.grouping import crop_robust_candidates
+
+    if candidates is None:
+        candidates = crop_robust_candidates(stage, robust.globals, robust.regions, rule[0], result.keypoints)
+    looks = looks or SecondLooks(result.keypoints, rule)
+    return evaluate(kept, [e.video_id for e in kept], candidates,
+                    looks(candidates, stage.contained_min_agreement, stage.sift_look))
+
+
+def rows_of(kept: list[HardImage], videos: set[str]) -> list[int]:
+    return [k for k, e in enumerate(kept) if e.video_id in videos]
+
+
+def stage_rule(fp):
+    """The crop-robust rule calibrated for ``fp``'s weights and precision, or None (said so) when calibration.json
+    has none."""
+    from tiktok_top10.dedup.calibration import CalibrationMissing
+    from tiktok_top10.dedup.grouping import CropRobust
+
+    try:
+        return CropRobust.calibrated(fp.name, fp.choice.weights_sha256, fp.precision)
+    except CalibrationMissing as exc:
+        print(f"the crop-robust rows are left out: {exc}")
+        return None
+
+
 def print_row(name: str, m: dict) -> None:
     kinds = " ".join(f"{k}={v:.3f}" if v is not None else f"{k}=-" for k, v in m["recall_per_kind"].items())
     print(f"{name:<44} P={m['precision']:.3f} R={m['recall']:.3f} merges={m['distinct_video_merges']} "
           f"banded-merged={m['banded_pairs_merged']}/{m['banded_pairs']} candidates={m['candidates']}")
     print(f"{'':<44} recall per edit kind (re-upload pairs): {kinds}")
+
+
+def hard_split(images: list[HardImage], seed: int, calibration_share: float) -> tuple[list[str], list[str]]:
+    """(calibration videos, held-out videos) of the harder set, sorted: by video and seeded, as ``make calibrate``
+    splits the reference (``evaluation.split_by_video``), except that the two videos of a banded pair go to one
+    side together: a pair split across the sides would be a hard negative of neither.  ``make calibrate`` chooses
+    the crop-robust values on the first, ``make eval-dedup-hard`` reports the second."""
+    from tiktok_top10.dedup.evaluation import split_by_video
+
+    unit = {e.video_id: e.video_id for e in images}
+    for e in images:
+        if e.kind.startswith("band:"):
+            unit[e.video_id] = e.kind
+    calibration_units = set(split_by_video(list(unit.values()), seed, calibration_share)[0])
+    return (sorted(v for v, u in unit.items() if u in calibration_units),
+            sorted(v for v, u in unit.items() if u not in calibration_units))
 
 
 def held_out_videos(cal, video_ids: list[str]) -> set[str]:
@@ -324,10 +408,10 @@ def subset(result, rows: list[int]):
                         result.skipped, result.regions[rows] if result.regions is not None else None)
 
 
-def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path) -> dict:
+def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path, stage) -> dict:
     """The same rules on ``make eval-dedup``'s set (its held-out split): are its figures any worse?"""
     from tiktok_top10.dedup.evaluation import build_eval_set, pair_metrics
-    from tiktok_top10.dedup.grouping import REGION_THRESHOLD, connected_groups, similar_pairs
+    from tiktok_top10.dedup.grouping import connected_groups, similar_pairs
     from tiktok_top10.dedup.verify import agree
 
     dataset = cal.load()["dataset"]
@@ -350,7 +434,7 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
     threshold, min_inliers, min_agreement = rule
     out = {}
     print(f"\n[existing evaluation set, held-out split] {len(kept)} images")
-    thresholds = sorted({REGION_THRESHOLD, *args.region_thresholds})
+    thresholds = sorted({stage.region_threshold, *args.region_thresholds})
     variants = [(None, 0, False, False, False)] + [(rt, *look) for rt in thresholds for look in robust_looks(args)]
     searched = {}  # (region threshold, per cover, votes) -> candidates: every look checks the same ones
     for region_threshold, per_cover, contained, sift, votes in variants:
@@ -359,14 +443,35 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
         else:
             if (region_threshold, per_cover, votes) not in searched:
                 searched[(region_threshold, per_cover, votes)] = robust_search(
-                    robust, result.keypoints, threshold, region_threshold, per_cover, votes)
+                    stage, robust, result.keypoints, threshold, region_threshold, per_cover, votes)
             pairs = searched[(region_threshold, per_cover, votes)]
-            name = robust_name(args, region_threshold, per_cover, contained, sift, votes)
-        ok = agree(result.keypoints, pairs, min_inliers, min_agreement, contained=contained, sift=sift)
+            name = robust_name(args, stage, region_threshold, per_cover, contained, sift, votes)
+        ok = agree(result.keypoints, pairs, min_inliers, min_agreement,
+                   contained=stage.contained_min_agreement if contained else 0.0, sift=sift)
         m = pair_metrics(ids, connected_groups(len(ids), pairs.select(ok)))
         out[name] = {k: v for k, v in m.items() if k != "merged"} | {"candidates": len(pairs)}
         print(f"{name:<44} P={m['precision']:.3f} R={m['recall']:.3f} merges={m['distinct_video_merges']} "
               f"candidates={len(pairs)}")
+    return out
+
+
+def held_out_rows(cal, images: list[HardImage], kept: list[HardImage], result, robust, rule: tuple, stage) -> dict:
+    """Today's rule and the stage's crop-robust rule on the harder set's held-out split (``hard_split`` of all the
+    set's ``images``, as make calibrate splits it): the videos whose images `make calibrate` did not choose the
+    crop-robust values on.  ``kept``: the images that decoded, ``result``'s rows."""
+    from tiktok_top10.dedup.grouping import similar_pairs
+
+    rows = rows_of(kept, set(hard_split(images, cal.SPLIT_SEED, cal.CALIBRATION_SHARE)[1]))
+    part, fps, robust_part = [kept[k] for k in rows], subset(result, rows), subset(robust, rows)
+    looks = SecondLooks(fps.keypoints, rule)
+    print(f"\n[the harder set's held-out split (make calibrate chose the crop-robust values on the other half)] "
+          f"{len(part)} images, {sum(e.kind.startswith('reupload') for e in part)} re-uploads, "
+          f"{len({e.kind for e in part if e.kind.startswith('band:')})} banded pairs")
+    today = similar_pairs(fps.globals, rule[0])
+    out = {"global": evaluate(part, [e.video_id for e in part], today, looks(today, 0.0)),
+           "crop_robust": crop_robust_point(part, fps, robust_part, rule, stage, looks)}
+    print_row("global cosine (today's pipeline)", out["global"])
+    print_row("the stage's crop-robust rule", out["crop_robust"])
     return out
 
 
@@ -379,28 +484,25 @@ def robust_looks(args) -> list[tuple[int, bool, bool, bool]]:
     return [(0, False, False, False), (0, True, False, False), (0, True, True, False), *bounded, *voted]
 
 
-def robust_search(robust, looks, threshold: float, region_threshold: float, per_cover: int, votes: bool):
-    """The stage's candidates (``grouping.crop_robust_candidates``) at ``region_threshold`` and ``per_cover``,
-    with (``votes``) or without the keypoint votes."""
-    from tiktok_top10.dedup.grouping import CropRobust, crop_robust_candidates
+def robust_search(stage, robust, looks, threshold: float, region_threshold: float, per_cover: int, votes: bool):
+    """The candidates (``grouping.crop_robust_candidates``) of the ``stage`` rule at ``region_threshold`` and
+    ``per_cover``, with (``votes``) or without the keypoint votes."""
+    from tiktok_top10.dedup.grouping import crop_robust_candidates
 
-    rule = CropRobust(True, region_threshold, per_cover)
-    rule = rule if votes else replace(rule, votes_per_cover=0)
+    rule = replace(stage, region_threshold=region_threshold, per_cover=per_cover,
+                   votes_per_cover=stage.votes_per_cover if votes else 0)
     return crop_robust_candidates(rule, robust.globals, robust.regions, threshold, looks)
 
 
-def robust_name(args, region_threshold: float, per_cover: int, contained: bool, sift: bool = False,
+def robust_name(args, stage, region_threshold: float, per_cover: int, contained: bool, sift: bool = False,
                 votes: bool = False) -> str:
-    from tiktok_top10.dedup.grouping import CropRobust
-
-    stage = CropRobust()
     shipped = (contained and sift == stage.sift_look and per_cover == stage.per_cover
                and votes == (stage.votes_per_cover > 0)
-               and region_threshold == stage.threshold and args.descriptor_input == stage.descriptor_input)
+               and region_threshold == stage.region_threshold and args.descriptor_input == stage.descriptor_input)
     return (f"regions>={region_threshold}{args.robust_label}" + (f", best {per_cover}/cover" if per_cover else "")
             + (f" + votes>={stage.vote_floor}" if votes else "")
-            + (" + contained look" if contained else "") + (" + SIFT" if sift else "")
-            + (" [the stage's rule]" if shipped else ""))
+            + (f" + contained look>={stage.contained_min_agreement}" if contained else "")
+            + (" + SIFT" if sift else "") + (" [the stage's rule]" if shipped else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -413,9 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regions", action="store_true",
                         help="also evaluate the regional candidates (grouping.region_candidates)")
     parser.add_argument("--region-thresholds", type=float, nargs="*", default=(),
-                        help="regional cosines to evaluate besides grouping.REGION_THRESHOLD")
+                        help="regional cosines to evaluate besides the calibrated one (calibration.json)")
     parser.add_argument("--held-out", action="store_true",
-                        help="only the videos calibration.json holds out (make calibrate's split)")
+                        help="only the harder set's held-out split (hard_split: make calibrate's seed and share)")
     parser.add_argument("--existing", action="store_true",
                         help="also the existing evaluation set (make eval-dedup's held-out split), same rules")
     parser.add_argument("--descriptor-input", default="",
@@ -427,9 +529,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.per_cover is None:
-        from tiktok_top10.dedup.grouping import CropRobust
+        from tiktok_top10.dedup.grouping import REGION_PER_COVER
 
-        args.per_cover = [CropRobust().per_cover]
+        args.per_cover = [REGION_PER_COVER]
     from tiktok_top10.dedup.images import DescriptorInput
 
     args.descriptor_input = DescriptorInput.parse(args.descriptor_input)
@@ -442,8 +544,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tiktok_top10.config import Settings
     from tiktok_top10.dedup import calibration as cal
-    from tiktok_top10.dedup.grouping import Pairs, similar_pairs
-    from tiktok_top10.dedup.verify import pair_scores, passes
+    from tiktok_top10.dedup.grouping import similar_pairs
 
     start = time.perf_counter()
     images = build_hard_set(seed_crawls, args.work / "images")
@@ -464,11 +565,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(kept) != len(images):
         print(f"  {len(images) - len(kept)} images did not decode: {result.skipped}")
     if args.held_out:
-        held = held_out_videos(cal, [e.video_id for e in kept])
-        rows = [k for k, e in enumerate(kept) if e.video_id in held]
+        held = set(hard_split(images, cal.SPLIT_SEED, cal.CALIBRATION_SHARE)[1])
+        rows = rows_of(kept, held)
         kept = [kept[k] for k in rows]
         result, robust = subset(result, rows), subset(robust, rows)
-        print(f"held-out split only: {len(held)} videos, {len(kept)} images")
+        print(f"the harder set's held-out split only: {len(held)} videos, {len(kept)} images")
     video_ids = [e.video_id for e in kept]
     entry = cal.find_entry(fp.name, fp.precision, fp.choice.weights_sha256)
     if entry is not None:
@@ -479,38 +580,23 @@ def main(argv: list[str] | None = None) -> int:
         source = "models/README.md's documented rule (calibration.json has no entry for this backbone)"
     threshold, min_inliers, min_agreement = rule
     print(f"rule: cos >= {threshold} + inliers >= {min_inliers} + agreement >= {min_agreement}% from {source}")
+    stage = stage_rule(fp)
+    if stage is not None:
+        print(f"crop-robust rule: regions >= {stage.region_threshold}, votes >= {stage.vote_floor}, contained look >= "
+              f"{stage.contained_min_agreement} of the overlap's cells, from calibration.json (make calibrate)")
+    share = lambda contained: stage.contained_min_agreement if contained else 0.0  # noqa: E731
 
     report = {"images": len(kept), "rule": rule, "rule_source": source, "backbone": fp.name,
               "precision": fp.precision}
-    scored: dict[tuple[int, int, bool, bool, bool], tuple[int, int]] = {}
-
-    def second_look(pairs, contained: bool, sift: bool = False) -> np.ndarray:
-        # as pair_scores takes them: a pair only the keypoint votes found gets neither the SIFT look nor the mirror
-        voted = [False] * len(pairs) if pairs.voted is None else pairs.voted.tolist()
-        listed = [(i, j, contained, sift and not by_votes, not by_votes)
-                  for i, j, by_votes in zip(pairs.i.tolist(), pairs.j.tolist(), voted, strict=True)]
-        for look_sift, mirror in ((False, False), (False, True), (True, True)):
-            todo = [(i, j) for i, j, _, s, m in listed
-                    if (s, m) == (look_sift, mirror) and (i, j, contained, s, m) not in scored]
-            if todo:
-                ti, tj = np.asarray(todo, np.int64).T
-                as_voted = None if mirror else np.ones(len(ti), bool)
-                # the SIFT look follows a failed ORB one: it needs the rule (the pairs' pass/fail is the same)
-                found = pair_scores(result.keypoints, Pairs(ti, tj, np.zeros(len(ti), np.float32), as_voted),
-                                    contained=contained, sift=look_sift,
-                                    enough=(min_inliers, min_agreement) if look_sift else None)
-                for (i, j), s in zip(todo, found, strict=True):
-                    scored[(i, j, contained, look_sift, mirror)] = (int(s[0]), int(s[1]))
-        scores = np.asarray([scored[key] for key in listed], np.int32).reshape(-1, 2)
-        return passes(scores, min_inliers, min_agreement)
+    second_look = SecondLooks(result.keypoints, rule)
 
     def print_voted(voted, contained: bool) -> None:
         """What the votes brought, and whether the looks the stage does not give them (SIFT, the mirror) would
         have helped."""
         same = np.asarray([video_ids[i] == video_ids[j] for i, j in zip(voted.i.tolist(), voted.j.tolist(),
                                                                         strict=True)], bool)
-        orb = second_look(voted, contained, False) & same
-        with_sift = second_look(replace(voted, voted=None), contained, True) & same
+        orb = second_look(voted, share(contained), False) & same
+        with_sift = second_look(replace(voted, voted=None), share(contained), True) & same
         print(f"{'':45s}keypoint votes brought {len(voted)} pairs, {int(same.sum())} of one video: ORB verifies "
               f"{int(orb.sum())} of those as they are, ORB with the mirror + SIFT {int(with_sift.sum())} "
               "(voted pairs get the first look only)")
@@ -520,36 +606,38 @@ def main(argv: list[str] | None = None) -> int:
         the SIFT look's cost-saving shrink (``verify.SIFT_SCALE``) leaves."""
         same = np.asarray([video_ids[i] == video_ids[j] for i, j in zip(pairs.i.tolist(), pairs.j.tolist(),
                                                                         strict=True)], bool)
-        only = second_look(pairs, contained, True) & ~second_look(pairs, contained, False) & same
-        inliers = [scored[(i, j, contained, True, True)][0]
+        only = second_look(pairs, share(contained), True) & ~second_look(pairs, share(contained), False) & same
+        inliers = [second_look.scored[(i, j, share(contained), True, True)][0]
                    for i, j in zip(pairs.i[only].tolist(), pairs.j[only].tolist(), strict=True)]
         print(f"{'':45s}the SIFT look verifies {len(inliers)} pairs of one video ORB does not; their fewest "
               f"inliers: {min(inliers, default=None)} (the rule needs {min_inliers})")
 
     t0 = time.perf_counter()
     today = similar_pairs(result.globals, threshold)
-    report["global"] = evaluate(kept, video_ids, today, second_look(today, False))
+    report["global"] = evaluate(kept, video_ids, today, second_look(today, 0.0))
     print(f"\n[{fp.name} {fp.precision}] {len(kept)} images ({time.perf_counter() - t0:.1f} s)")
     print_row("global cosine (today's pipeline)", report["global"])
-    report["global+contained"] = evaluate(kept, video_ids, today, second_look(today, True))
-    print_row("global cosine + contained look", report["global+contained"])
-    if args.regions:
-        from tiktok_top10.dedup.grouping import REGION_THRESHOLD, region_candidates
+    if stage is not None:
+        report["global+contained"] = evaluate(kept, video_ids, today, second_look(today, share(True)))
+        print_row("global cosine + contained look", report["global+contained"])
+    if args.regions and stage is not None:
+        from tiktok_top10.dedup.grouping import region_candidates
 
         if args.descriptor_input:  # the step before the descriptor input: the same rule on the covers as decoded
-            candidates = region_candidates(result.globals, result.regions, threshold, REGION_THRESHOLD)
-            name = f"regions>={REGION_THRESHOLD} as decoded + contained look"
-            report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, True))
+            candidates = region_candidates(result.globals, result.regions, threshold, stage.region_threshold)
+            name = f"regions>={stage.region_threshold} as decoded + contained look"
+            report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, share(True)))
             print_row(name, report[name])
-        for region_threshold in sorted({REGION_THRESHOLD, *args.region_thresholds}):
+        for region_threshold in sorted({stage.region_threshold, *args.region_thresholds}):
             searched = {}  # (per cover, votes) -> candidates: every look checks the same ones
             for per_cover, contained, sift, votes in robust_looks(args):
                 if (per_cover, votes) not in searched:
-                    searched[(per_cover, votes)] = robust_search(robust, result.keypoints, threshold,
+                    searched[(per_cover, votes)] = robust_search(stage, robust, result.keypoints, threshold,
                                                                  region_threshold, per_cover, votes)
                 candidates = searched[(per_cover, votes)]
-                name = robust_name(args, region_threshold, per_cover, contained, sift, votes)
-                report[name] = evaluate(kept, video_ids, candidates, second_look(candidates, contained, sift))
+                name = robust_name(args, stage, region_threshold, per_cover, contained, sift, votes)
+                report[name] = evaluate(kept, video_ids, candidates,
+                                        second_look(candidates, share(contained), sift))
                 print_row(name, report[name])
                 if votes and sift and candidates.voted is not None and candidates.voted.any():
                     print_voted(candidates.select(candidates.voted), contained)
@@ -558,8 +646,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, m in report.items():
         if isinstance(m, dict) and m["merged"]:
             print(f"  {name}: merged distinct videos {m['merged'][:10]}")
-    if args.existing:
-        report["existing"] = existing_set(args, cal, seed_crawls, rule, fp, Settings.from_env().models_dir)
+    if args.regions and stage is not None and not args.held_out:
+        report["held_out"] = held_out_rows(cal, images, kept, result, robust, rule, stage)
+    if args.existing and stage is not None:
+        report["existing"] = existing_set(args, cal, seed_crawls, rule, fp, Settings.from_env().models_dir, stage)
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=2))
     return 0

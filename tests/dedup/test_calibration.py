@@ -130,3 +130,97 @@ def test_a_precision_without_its_own_entry_uses_the_fp32_one_and_says_so(tmp_pat
     with caplog.at_level("WARNING"):
         assert cal.thresholds("efficientnet-lite0", precision="int8", weights_sha256=LITE0_SHA, path=path)[0] == 0.78
     assert "no int8 calibration for efficientnet-lite0; using its fp32 entry" in caplog.text
+
+
+def crop_point(region_threshold, vote_floor, contained, recall, merges=0, candidates=100):
+    return {"region_threshold": region_threshold, "vote_floor": vote_floor, "contained_min_agreement": contained,
+            "recall": recall, "merges": merges, "candidates": candidates}
+
+
+def test_the_crop_robust_rule_is_the_same_rule_with_its_own_strictness_and_no_recall_given():
+    rule = {"strictness": cal.CROP_STRICTNESS, "give": cal.CROP_RECALL_GIVE}
+    merging = crop_point(0.64, 0.52, 0.40, 1.0, merges=1, candidates=50)
+    cheaper = crop_point(0.86, 0.58, 0.55, 0.959, candidates=352)  # one pair fewer: regions that add nothing
+    best = crop_point(0.76, 0.58, 0.60, 0.966, candidates=383)
+    costlier = crop_point(0.70, 0.58, 0.60, 0.966, candidates=494)
+    assert cal.choose([merging, cheaper, best, costlier], **rule) is best
+    assert cal.choose([merging, cheaper, best, costlier], cal.CROP_STRICTNESS) is cheaper  # the global rule's give
+    # equal candidates and recall: the higher contained share first, then the higher vote floor and region cosine
+    loose, strict = crop_point(0.72, 0.60, 0.45, 0.95), crop_point(0.70, 0.58, 0.55, 0.95)
+    assert cal.choose([loose, strict], **rule) is strict
+    lower, higher = crop_point(0.70, 0.58, 0.5, 0.9), crop_point(0.70, 0.60, 0.5, 0.9)
+    assert cal.choose([lower, higher], **rule) is higher
+    assert cal.choose([merging], **rule) is None
+
+
+def test_the_crop_robust_grid_measures_no_vote_floor_at_or_above_its_regional_cosine():
+    grid = cal.crop_grid()
+    assert grid and all(floor < region for region, floor, _ in grid)
+    assert len(grid) == len(set(grid))
+    assert {c for _, _, c in grid} == set(cal.CROP_GRID_CONTAINED)
+    assert all(0 < c < 1 for c in cal.CROP_GRID_CONTAINED)  # what verify.agreement(contained=...) takes
+
+
+def test_the_committed_crop_robust_values_come_from_make_calibrate_and_every_entry_resolves_to_some(caplog):
+    """make calibrate wrote the crop-robust values next to the fp32 entry's global rule (and next to each entry it
+    measured here), chosen on the harder set's calibration split with no distinct videos merged; an entry kept
+    from another CPU class without them uses the fp32 entry's, and says so; the stage reads them
+    (grouping.CropRobust.calibrated)."""
+    from tiktok_top10.dedup.grouping import CropRobust
+
+    document = cal.load()
+    assert document["crop_robust_rule"]["code"].endswith("choose(points, CROP_STRICTNESS, CROP_RECALL_GIVE)")
+    assert document["crop_robust_rule"]["recall_give"] == cal.CROP_RECALL_GIVE
+    fp32 = [e for e in cal.entries() if e["precision"] == "fp32"]
+    assert fp32 and all("crop_robust" in e for e in fp32)
+    for entry in cal.entries():
+        own = entry.get("crop_robust")
+        robust = own or next(e["crop_robust"] for e in fp32 if e["weights_sha256"] == entry["weights_sha256"])
+        assert robust["calibration_split"]["merges"] == 0 and robust["calibration_split"]["banded_merged"] == 0
+        assert (robust["region_threshold"], robust["vote_floor"], robust["contained_min_agreement"]) in cal.crop_grid()
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            rule = CropRobust.calibrated(entry["backbone"], entry["weights_sha256"], entry["precision"])
+        assert (rule.region_threshold, rule.vote_floor, rule.contained_min_agreement) == (
+            robust["region_threshold"], robust["vote_floor"], robust["contained_min_agreement"])
+        assert ("has no crop-robust values; using its fp32 entry's" in caplog.text) == (own is None), entry
+
+
+def test_an_entry_without_crop_robust_values_refuses_the_crop_robust_dedup(tmp_path):
+    """A calibration.json written before the crop-robust values (or for weights whose grid had no admissible
+    point): the crop-robust dedup names `make calibrate` rather than run on values nobody measured."""
+    import json
+
+    from tiktok_top10.dedup.grouping import CropRobust
+
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"entries": [{"backbone": "efficientnet-lite0", "precision": "fp32",
+                                             "weights_sha256": LITE0_SHA, "threshold": 0.78, "min_inliers": 10,
+                                             "min_agreement": 40}]}))
+    assert cal.thresholds("efficientnet-lite0", weights_sha256=LITE0_SHA, path=path) == (0.78, 10, 40)
+    with pytest.raises(cal.CalibrationMissing, match="no crop-robust calibration.*make calibrate"):
+        CropRobust.calibrated("efficientnet-lite0", LITE0_SHA, "fp32", path=path)
+
+
+def test_the_harder_split_is_by_video_and_keeps_each_banded_pair_on_one_side():
+    """make calibrate chooses the crop-robust values on one side and make eval-dedup-hard reports the other: a
+    video's cover and its re-upload are on one side, and so are the two distinct videos of one caption band (split
+    across the sides, the pair would be a hard negative of neither)."""
+    hard = _calibrate_module().hard_module()
+    images = []
+    for k in range(60):
+        vid = str(7_100 + k)
+        images.append(hard.HardImage(Path(f"{vid}.jpg"), vid, "original"))
+        if k < 30:
+            images.append(hard.HardImage(Path(f"{vid}_hard.jpg"), vid, "reupload:heavy_crop+meme+tone"))
+    for pair in range(15):
+        for vid in (str(7_130 + 2 * pair), str(7_131 + 2 * pair)):
+            images.append(hard.HardImage(Path(f"{vid}_band{pair}.jpg"), vid, f"band:{pair}"))
+    calibration, held_out = hard.hard_split(images, cal.SPLIT_SEED, cal.CALIBRATION_SHARE)
+    assert not set(calibration) & set(held_out) and set(calibration) | set(held_out) == {e.video_id for e in images}
+    assert hard.hard_split(list(reversed(images)), cal.SPLIT_SEED, cal.CALIBRATION_SHARE) == (calibration, held_out)
+    for pair in range(15):
+        a, b = str(7_130 + 2 * pair), str(7_131 + 2 * pair)
+        assert (a in calibration) == (b in calibration), pair
+    banded_in_calibration = sum(str(7_130 + 2 * pair) in calibration for pair in range(15))
+    assert 0 < banded_in_calibration < 15  # the pairs are shared between the sides, not all sent to one

@@ -5,8 +5,14 @@ the plain look's range; two distinct covers sharing one caption band still do no
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from dedup_covers import make_cover
 from PIL import Image, ImageDraw, ImageFont
+
+from tiktok_top10.dedup.calibration import crop_robust_limits
+
+# the contained look's share of agreeing cells the stage uses (make calibrate; calibration.json)
+CONTAINED = crop_robust_limits("efficientnet-lite0", precision="fp32")["contained_min_agreement"]
 
 
 def _look(img: Image.Image):
@@ -37,7 +43,7 @@ def test_heavy_crop_verifies_only_with_the_contained_look():
     crop = cover.crop((round(0.38 * w), round(0.05 * h), w, round(0.65 * h)))  # 62 % x 60 % = 37 % of the frame
     looks = [_look(cover), _look(crop)]
     inliers, whole = pair_match(looks, 0, looks, 1)
-    _, contained = pair_match(looks, 0, looks, 1, contained=True)
+    _, contained = pair_match(looks, 0, looks, 1, contained=CONTAINED)
     assert inliers >= 15
     assert whole < 45  # the crop covers well under half of the original's textured cells
     assert contained >= 70 and contained > whole + 25
@@ -48,13 +54,16 @@ def test_shared_caption_band_is_no_containment():
 
     a, b = _band(make_cover("chelsea")), _band(make_cover("rocket"))
     looks = [_look(a), _look(b)]
-    for contained in (False, True):
+    for contained in (0.0, CONTAINED):
         inliers, agreement = pair_match(looks, 0, looks, 1, contained=contained)
         assert agreement < 35, (contained, inliers, agreement)
 
 
 def test_contained_agreement_rules():
-    from tiktok_top10.dedup.verify import contained_agreement
+    from tiktok_top10.dedup.verify import contained_agreement as calibrated
+
+    def contained_agreement(forward, backward, min_inside=0.5):
+        return calibrated(forward, backward, min_inside)
 
     # (agreeing, textured, covered textured) of each cover
     crop_inside = contained_agreement((90, 100, 100), (40, 120, 45))  # all of one, 37 % of the other
@@ -64,10 +73,24 @@ def test_contained_agreement_rules():
     assert contained_agreement((20, 100, 100), (20, 120, 20)) == 0.0  # overlaps under a quarter of the other
     assert contained_agreement((20, 100, 20), (20, 120, 29)) == 0.0  # a quarter of neither (a corner)
     assert contained_agreement((0, 0, 0), (5, 10, 10)) == 0.0  # too little texture to judge
-    # inside the overlap, fewer than CONTAINED_MIN_AGREEMENT of the cells agreeing is no verdict at all (a shared
-    # caption band or template inside a whole-frame overlap agrees on up to ~47 %); at it, the share counts
+    # inside the overlap, fewer than the share asked for agreeing is no verdict at all (a shared caption band or
+    # template inside a whole-frame overlap agrees on a minority); at it, the share counts
     assert contained_agreement((47, 100, 100), (60, 120, 100)) == 0.0
     assert np.isclose(contained_agreement((50, 100, 100), (60, 120, 100)), 0.5)
+    assert contained_agreement((50, 100, 100), (60, 120, 100), min_inside=0.55) == 0.0
+    assert np.isclose(contained_agreement((47, 100, 100), (60, 120, 100), min_inside=0.45), 0.47)
+
+
+@pytest.mark.parametrize("contained", [True, 1.0, -0.1, 1.5])
+def test_the_contained_share_is_a_share_and_never_a_switch(contained):
+    """``contained=True`` once meant "on": as a number it would ask for every cell, so it is refused, as is any
+    value that is not a share."""
+    from tiktok_top10.dedup.verify import pair_match
+
+    cover = make_cover("chelsea")
+    looks = [_look(cover), _look(cover.crop((0, 0, cover.size[0] // 2, cover.size[1] // 2)))]
+    with pytest.raises(ValueError, match="share of the overlap"):
+        pair_match(looks, 0, looks, 1, contained=contained)
 
 
 def _meme(picture: Image.Image, top: float = 0.3, bottom: float = 0.12) -> Image.Image:
@@ -95,7 +118,7 @@ def test_a_crop_inside_a_meme_frame_overlaps_partly_and_verifies_only_with_the_c
     crop = cover.crop((round(0.30 * w), round(0.25 * h), w, round(0.90 * h)))  # 70 % x 65 %, off-centre
     looks = [_look(cover), _look(_meme(crop))]
     inliers, whole = pair_match(looks, 0, looks, 1)
-    _, overlap = pair_match(looks, 0, looks, 1, contained=True)
+    _, overlap = pair_match(looks, 0, looks, 1, contained=CONTAINED)
     assert inliers >= 15
     assert whole < 40  # under the calibrated 40 %
     assert overlap >= 60, (inliers, whole, overlap)
@@ -113,7 +136,7 @@ def test_a_square_cut_shrunk_to_a_thumbnail_zooms_beyond_the_plain_look_but_veri
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     assert SCALE_RANGE[1] < scale <= CONTAINED_SCALE_RANGE[1], scale
     assert pair_match(looks, 0, looks, 1)[1] == 0
-    assert pair_match(looks, 0, looks, 1, contained=True)[1] >= 60
+    assert pair_match(looks, 0, looks, 1, contained=CONTAINED)[1] >= 60
 
 
 def _jpeg(img: Image.Image, quality: int) -> Image.Image:
@@ -136,15 +159,15 @@ def test_sift_look_verifies_a_tiny_thumbnail_of_a_heavy_crop_orb_cannot():
     thumb = _jpeg(crop.resize((120, round(crop.size[1] * 120 / crop.size[0])), Image.BILINEAR), 25)
     looks = [_look(cover), _look(thumb)]
     rule = (10, 40)
-    orb = pair_match(looks, 0, looks, 1, enough=rule, contained=True)
+    orb = pair_match(looks, 0, looks, 1, enough=rule, contained=CONTAINED)
     assert 0 < orb[0] < rule[0]  # ORB tried and failed
-    with_sift = pair_match(looks, 0, looks, 1, enough=rule, contained=True, sift=SiftLook())
+    with_sift = pair_match(looks, 0, looks, 1, enough=rule, contained=CONTAINED, sift=SiftLook())
     assert with_sift[0] >= 15 and with_sift[1] >= 80
-    again = pair_match(looks, 0, looks, 1, enough=rule, contained=True, sift=SiftLook())
+    again = pair_match(looks, 0, looks, 1, enough=rule, contained=CONTAINED, sift=SiftLook())
     assert again == with_sift  # deterministic across instances
     # without the rule the SIFT look does not run: nothing says ORB failed
-    assert pair_match(looks, 0, looks, 1, contained=True, sift=SiftLook()) == pair_match(looks, 0, looks, 1,
-                                                                                         contained=True)
+    assert pair_match(looks, 0, looks, 1, contained=CONTAINED, sift=SiftLook()) == pair_match(looks, 0, looks, 1,
+                                                                                         contained=CONTAINED)
     # in a batch, the SIFT look is for the pairs the votes did not bring: the votes found a pair by ORB
     # descriptors both share, so the ORB look is the one for it
     from tiktok_top10.dedup.grouping import Pairs
@@ -152,7 +175,7 @@ def test_sift_look_verifies_a_tiny_thumbnail_of_a_heavy_crop_orb_cannot():
 
     one = (np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.float32))
     for voted, expected in ((None, with_sift), (np.array([False]), with_sift), (np.array([True]), orb)):
-        scores = pair_scores(looks, Pairs(*one, voted), enough=rule, contained=True, sift=True)
+        scores = pair_scores(looks, Pairs(*one, voted), enough=rule, contained=CONTAINED, sift=True)
         assert tuple(scores[0]) == tuple(expected), voted
 
 
@@ -161,9 +184,9 @@ def test_sift_look_does_not_verify_a_shared_caption_band():
 
     for a, b in (("chelsea", "rocket"), ("coffee", "astronaut")):
         looks = [_look(_band(make_cover(a))), _look(_band(make_cover(b)))]
-        sift_alone = SiftLook().match(looks[0][2], looks[1][2], enough=(10, 40), contained=True)
+        sift_alone = SiftLook().match(looks[0][2], looks[1][2], enough=(10, 40), contained=CONTAINED)
         assert sift_alone[1] < 35, (a, b, sift_alone)  # the band's glyphs may line up; the pictures do not
-        score = pair_match(looks, 0, looks, 1, enough=(10, 40), contained=True, sift=SiftLook())
+        score = pair_match(looks, 0, looks, 1, enough=(10, 40), contained=CONTAINED, sift=SiftLook())
         assert score[1] < 35, (a, b, score)
 
 

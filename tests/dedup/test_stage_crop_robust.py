@@ -15,6 +15,7 @@ from test_stage import DAY1, DAY2, _item, _write_day
 
 from tiktok_top10.config import Settings
 from tiktok_top10.dedup import run_dedup
+from tiktok_top10.dedup.calibration import crop_robust_limits
 from tiktok_top10.storage import atomic_write_json, read_json, read_jsonl
 
 
@@ -39,10 +40,10 @@ def square_thumbnail(img: Image.Image) -> bytes:
 @pytest.fixture(scope="module")
 def robust_fingerprinter():
     from tiktok_top10.dedup.fingerprint import Fingerprinter
-    from tiktok_top10.dedup.grouping import CropRobust
+    from tiktok_top10.dedup.images import DescriptorInput
 
     return Fingerprinter("efficientnet-lite0", models_dir=Path("/nonexistent"), regions=True,
-                         descriptor_input=CropRobust().descriptor_input)
+                         descriptor_input=DescriptorInput())
 
 
 def _run(root: Path, day: dt.date, robust: bool, fingerprinter, categories=("main",)) -> dict[str, dict]:
@@ -79,8 +80,13 @@ def test_crop_robust_stage_finds_cut_reuploads_todays_stage_keeps(tmp_path, lite
         assert row["inliers"] >= rule[0] and row["agreement"] >= rule[1]
     assert {k for k, r in robust.items() if r["status"] == "kept"} == {"main/100", "main/200", "main/300", "main/400"}
     assert summary["crop_robust"] is True and summary["region_per_cover"] >= 1 and summary["sift_look"] is True
-    assert summary["descriptor_input"] == "w128ac2" and summary["region_threshold"] == pytest.approx(0.70)
-    assert summary["votes_per_cover"] >= 1 and summary["vote_floor"] == pytest.approx(0.60)
+    # the values make calibrate derived for these weights at this precision, and the summary says which
+    calibrated = crop_robust_limits(robust_fingerprinter.name, robust_fingerprinter.choice.weights_sha256,
+                                    precision=robust_fingerprinter.precision)
+    assert summary["descriptor_input"] == "w128ac2"
+    assert summary["region_threshold"] == pytest.approx(calibrated["region_threshold"])
+    assert summary["contained_min_agreement"] == pytest.approx(calibrated["contained_min_agreement"])
+    assert summary["votes_per_cover"] >= 1 and summary["vote_floor"] == pytest.approx(calibrated["vote_floor"])
     folders = sorted(p.name for p in (robust_root / "cache" / "fingerprints").iterdir())
     assert len(folders) == 1 and folders[0].endswith("-w128ac2")
 

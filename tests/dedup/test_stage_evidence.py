@@ -3,6 +3,8 @@ the row names that member, and still shows the second look at the pair with the 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from dedup_covers import make_cover, make_reupload
 
@@ -70,8 +72,9 @@ def test_crop_robust_search_gives_a_failed_orb_look_the_sift_look(tmp_path):
     regions = np.stack([vectors[:, None, :]] * 4, axis=1).reshape(2, 4, 2).astype(np.float16)
     limits = Thresholds(cosine=0.78, min_inliers=10, min_agreement=40)
     outcomes = {}
-    for name, robust in (("today", None), ("no sift", CropRobust(enabled=True, sift_look=False)),
-                         ("crop-robust", CropRobust(enabled=True))):
+    calibrated = CropRobust.calibrated("efficientnet-lite0", precision="fp32")
+    for name, robust in (("today", None), ("no sift", replace(calibrated, sift_look=False)),
+                         ("crop-robust", calibrated)):
         rows = {c.item.key: _row(c.item) for c in covers}
         search(Encoded(covers, vectors, looks, regions=regions), limits, rows, robust)
         outcomes[name] = rows["main/1"]
@@ -82,8 +85,9 @@ def test_crop_robust_search_gives_a_failed_orb_look_the_sift_look(tmp_path):
 
 
 def test_crop_robust_search_lets_keypoint_votes_pick_between_equally_weak_regional_pairs(tmp_path):
-    """A tiny recoloured corner of a cover is as far from its original by the regional descriptors (0.65, below
-    the regional threshold) as from an unrelated cover: the regions cannot tell which pair to look at.  With
+    """A tiny recoloured corner of a cover is as far from its original by the regional descriptors (between the
+    calibrated vote floor and regional threshold) as from an unrelated cover: the regions cannot tell which pair
+    to look at.  With
     keypoint votes the search looks at each cover's best voted pair and joins the corner to its original; without
     them (``votes_per_cover=0``) the corner stays kept; the unrelated cover stays kept either way."""
     from dedup_covers import tiny_recoloured_corner
@@ -98,17 +102,17 @@ def test_crop_robust_search_lets_keypoint_votes_pick_between_equally_weak_region
         image.save(tmp_path / f"{vid}.jpg", quality=90)
         covers.append(Cover(_item(vid, 1000 - 100 * int(vid)), tmp_path / f"{vid}.jpg", digest=vid))
     looks = [detect(decode_cover(c.path)[1]) for c in covers]
+    calibrated = CropRobust.calibrated("efficientnet-lite0", precision="fp32")
+    weak = (calibrated.vote_floor + calibrated.region_threshold) / 2
     vectors = np.eye(4, dtype=np.float32)  # no global pair
     regions = np.repeat(vectors[:, None, :], WHOLE_REGIONS + 1, axis=1)
-    # one window each of the original and of the unrelated cover lies at 0.65 of the corner, whole
-    regions[0, WHOLE_REGIONS] = 0.76 * vectors[0] + 0.65 * vectors[1]
-    regions[2, WHOLE_REGIONS] = 0.76 * vectors[2] + 0.65 * vectors[1]
-    regions /= np.linalg.norm(regions, axis=2, keepdims=True)
+    # one window each of the original and of the unrelated cover lies at ``weak`` of the corner, whole
+    regions[0, WHOLE_REGIONS] = np.sqrt(1 - weak ** 2) * vectors[0] + weak * vectors[1]
+    regions[2, WHOLE_REGIONS] = np.sqrt(1 - weak ** 2) * vectors[2] + weak * vectors[1]
     limits = Thresholds(cosine=0.78, min_inliers=10, min_agreement=40)
     outcomes = {}
-    for name, robust in (("without votes", CropRobust(enabled=True, votes_per_cover=0)),
-                         ("with votes", CropRobust(enabled=True))):
-        assert robust.vote_floor < 0.65 < robust.threshold
+    for name, robust in (("without votes", replace(calibrated, votes_per_cover=0)), ("with votes", calibrated)):
+        assert robust.vote_floor + 0.005 < weak < robust.region_threshold - 0.005  # fp16 regions keep it there
         rows = {c.item.key: _row(c.item) for c in covers}
         search(Encoded(covers, vectors, looks, regions=regions.astype(np.float16)), limits, rows, robust)
         outcomes[name] = rows

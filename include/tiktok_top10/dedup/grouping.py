@@ -297,21 +297,18 @@ def _residual(proj):
 
 
 # Regional candidates (``region_candidates``): a cover's whole descriptors (its global one and its three views)
-# against every regional descriptor of the other cover, both ways.  0.70 on descriptors of
-# ``images.DescriptorInput``: the harder set's re-uploads reach it at 0 merges where 0.74 loses a tenth of them
-# (make eval-dedup-hard prints both; models/README.md).
-REGION_THRESHOLD = 0.70
+# against every regional descriptor of the other cover, both ways, at the regional cosine ``make calibrate`` derives
+# on the harder set's calibration split (calibration.json's ``crop_robust``; models/README.md).
 # What regions add, bounded per cover (region_candidates(per_cover=...)): on a demo day (704 covers cut from a
 # few stock photos) the regions at 0.70 add ~12,000 pairs to ~1,300, ten times the second look's work; each
 # cover's best match keeps ~600 of them, its best 2 ~1,100, at the same recall on the harder set
 # (make bench-dedup-regions, make eval-dedup-hard EVAL_HARD_ARGS="--per-cover 1 2").
 REGION_PER_COVER = 1
-# Below REGION_THRESHOLD down to VOTE_FLOOR a regional cosine alone says little (unrelated covers lie there too),
-# but a tiny recoloured thumbnail of a corner of the frame under a meme caption lies there as well: such a pair is
-# a candidate when it is the best of either cover by shared keypoints (votes.py), VOTES_PER_COVER of them.  Distinct
-# covers under one identical caption band share the most keypoints of all, at regional cosines of 0.51-0.55;
-# re-uploads that only votes find lie at 0.58-0.70 (make eval-dedup-hard: recall 0.905 -> 0.953 at 0 merges).
-VOTE_FLOOR = 0.60
+# Below the regional threshold down to the vote floor (calibrated too) a regional cosine alone says little
+# (unrelated covers lie there too), but a tiny recoloured thumbnail of a corner of the frame under a meme caption
+# lies there as well: such a pair is a candidate when it is the best of either cover by shared keypoints
+# (votes.py), VOTES_PER_COVER of them.  Distinct covers under one identical caption band share the most keypoints
+# of all, at low regional cosines, which is what the floor keeps out.
 VOTES_PER_COVER = 1
 WHOLE_REGIONS = 3  # the first regional descriptors of a cover are its views whole (fingerprint.region_descriptors)
 
@@ -319,28 +316,33 @@ WHOLE_REGIONS = 3  # the first regional descriptors of a cover are its views who
 @dataclass(frozen=True)
 class CropRobust:
     """The crop-robust dedup (issue 16), opt-in (models/README.md says why it is not the default yet): the stage
-    uses it when ``Settings.dedup_crop_robust`` (``TIKTOK_TOP10_DEDUP_CROP_ROBUST=1``).
+    uses it when ``Settings.dedup_crop_robust`` (``TIKTOK_TOP10_DEDUP_CROP_ROBUST=1``), with the values ``make
+    calibrate`` derived for the backbone's weights (``CropRobust.calibrated``).
 
-    ``enabled``: fingerprint with regional descriptors (``Fingerprinter(regions=True)``) of ``descriptor_input``
-    and take candidates from ``region_candidates`` at ``region_threshold``, what the regions add bounded to each
-    cover's best ``per_cover``, and below that down to ``vote_floor`` each cover's best ``votes_per_cover`` by
-    shared keypoints (``votes.py``); ``sift_look``: a pair ORB could not verify gets a SIFT look
-    (``verify.SiftLook``); ``contained_look``: the second look
-    also accepts a cover lying inside the other or overlapping it in a real part of both
-    (``verify.agreement(contained=True)``), which heavy crops and meme frames need."""
+    Fingerprint with regional descriptors (``Fingerprinter(regions=True)``) of ``descriptor_input`` and take
+    candidates from ``region_candidates`` at ``region_threshold``, what the regions add bounded to each cover's
+    best ``per_cover``, and below that down to ``vote_floor`` each cover's best ``votes_per_cover`` by shared
+    keypoints (``votes.py``); the second look also accepts a cover lying inside the other or overlapping it in a
+    real part of both when at least ``contained_min_agreement`` of the overlap's cells agree
+    (``verify.agreement(contained=...)``), which heavy crops and meme frames need; ``sift_look``: a pair ORB could
+    not verify gets a SIFT look (``verify.SiftLook``)."""
 
-    enabled: bool = False
-    region_threshold: float = 0.0  # 0: REGION_THRESHOLD
+    region_threshold: float
+    vote_floor: float
+    contained_min_agreement: float
     per_cover: int = REGION_PER_COVER  # 0: every regional pair
-    contained_look: bool = True
     sift_look: bool = True  # verify.SiftLook after a failed ORB look (thumbnails, flat pictures under a band)
     votes_per_cover: int = VOTES_PER_COVER  # 0: no candidates by keypoint votes (region_candidates(weak=...))
-    vote_floor: float = VOTE_FLOOR
     descriptor_input: DescriptorInput = field(default_factory=DescriptorInput)
 
-    @property
-    def threshold(self) -> float:
-        return self.region_threshold or REGION_THRESHOLD
+    @classmethod
+    def calibrated(cls, backbone: str, weights_sha256: str | None = None, precision: str | None = None, path=None,
+                   **fields) -> CropRobust:
+        """The rule with the values ``make calibrate`` derived for ``backbone``'s weights at ``precision``
+        (``fields`` replace any); ``calibration.CalibrationMissing`` when it has none."""
+        from .calibration import crop_robust_limits
+
+        return cls(**(crop_robust_limits(backbone, weights_sha256, path, precision) | fields))
 
 
 def crop_robust_candidates(robust: CropRobust, globals_: np.ndarray, regions: np.ndarray, threshold: float,
@@ -353,7 +355,7 @@ def crop_robust_candidates(robust: CropRobust, globals_: np.ndarray, regions: np
 
     other_globals, other_regions, other_looks = (None, None, None) if others is None else others
     weak = (lambda i, j: pair_votes(looks, i, j, other_looks)) if robust.votes_per_cover > 0 else None
-    return region_candidates(globals_, regions, threshold, robust.threshold, other_globals, other_regions,
+    return region_candidates(globals_, regions, threshold, robust.region_threshold, other_globals, other_regions,
                              per_cover=robust.per_cover, weak_floor=robust.vote_floor, weak=weak,
                              weak_per_cover=robust.votes_per_cover)
 

@@ -212,7 +212,7 @@ def _candidates(vectors: np.ndarray, regions: np.ndarray | None, limits: Thresho
     against."""
     from .grouping import crop_robust_candidates, similar_pairs
 
-    if robust is None or not robust.enabled:
+    if robust is None:
         return similar_pairs(vectors, limits.cosine, others=None if others is None else others[0])
     return crop_robust_candidates(robust, vectors, regions, limits.cosine, looks, others)
 
@@ -263,11 +263,12 @@ def search(encoded: Encoded, limits: Thresholds, rows: dict[str, dict], robust: 
     return verdicts
 
 
-def _looks(robust: CropRobust | None) -> tuple[bool, bool]:
-    """(contained look, SIFT look) of the second look: both off in today's dedup."""
-    if robust is None or not robust.enabled:
-        return False, False
-    return robust.contained_look, robust.sift_look
+def _looks(robust: CropRobust | None) -> tuple[float, bool]:
+    """(contained look's share of agreeing cells, SIFT look) of the second look: both off (0, False) in today's
+    dedup."""
+    if robust is None:
+        return 0.0, False
+    return robust.contained_min_agreement, robust.sift_look
 
 
 def _paths_to(best: int, group: list[int], edges: set[tuple[int, int]]) -> dict[int, int]:
@@ -291,7 +292,7 @@ def _paths_to(best: int, group: list[int], edges: set[tuple[int, int]]) -> dict[
 
 
 def _evidence(encoded: Encoded, k: int, best: int, parent: dict[int, int], edges: set[tuple[int, int]],
-              looked: dict[tuple[int, int], tuple[int, int]], rule: tuple[int, int], contained: bool = False,
+              looked: dict[tuple[int, int], tuple[int, int]], rule: tuple[int, int], contained: float = 0.0,
               sift: bool = False) -> dict:
     """Why ``k`` is a duplicate of ``best``: how they were joined, and the second look at the pair itself (taken
     now when the grouping never compared the two directly: a chain, or the same id under a far cover)."""
@@ -395,6 +396,7 @@ def dedup_day(settings: Settings, day: dt.date, raw_items: Mapping[str, Path], w
     ``raw_items``) names every category the run wanted: one without a file is reported missing."""
     from .fingerprint import Fingerprinter
     from .grouping import CropRobust
+    from .images import DescriptorInput
 
     day = storage.parse_day(day)
     categories = list(categories if categories is not None else raw_items)
@@ -402,10 +404,12 @@ def dedup_day(settings: Settings, day: dt.date, raw_items: Mapping[str, Path], w
     rows = {item.key: _row(item) for item in crawls.items}
     covers = usable_covers(crawls, rows)
 
-    robust = CropRobust(enabled=True) if settings.dedup_crop_robust else None
+    crop_robust = settings.dedup_crop_robust
     fp = fingerprinter or Fingerprinter(settings.backbone, settings.models_dir, precision=settings.precision,
-                                        regions=robust is not None,
-                                        descriptor_input=robust.descriptor_input if robust else None)
+                                        regions=crop_robust,
+                                        descriptor_input=DescriptorInput() if crop_robust else None)
+    # its values are the ones `make calibrate` derived for these weights (CalibrationMissing when none)
+    robust = CropRobust.calibrated(fp.name, fp.choice.weights_sha256, fp.precision) if crop_robust else None
     if robust is not None and (not fp.regions or fp.descriptor_input != robust.descriptor_input):
         raise ValueError(f"the crop-robust dedup needs a fingerprinter with regions of {robust.descriptor_input}")
     limits = Thresholds(*thresholds(fp.name, settings.dedup_threshold, precision=fp.precision,
@@ -418,7 +422,8 @@ def dedup_day(settings: Settings, day: dt.date, raw_items: Mapping[str, Path], w
     verdicts.history_matches = match_history(settings.data_root, memory, day, encoded, limits, rows, robust)
     summary = summarise(fp, limits, categories, crawls, encoded, verdicts)
     summary["crop_robust"] = robust is not None
-    summary["region_threshold"] = robust.threshold if robust else None
+    summary["region_threshold"] = robust.region_threshold if robust else None
+    summary["contained_min_agreement"] = robust.contained_min_agreement if robust else None
     summary["region_per_cover"] = robust.per_cover if robust else None
     summary["sift_look"] = robust.sift_look if robust else False
     summary["votes_per_cover"] = robust.votes_per_cover if robust else None

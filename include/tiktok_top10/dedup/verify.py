@@ -23,12 +23,14 @@ A heavy crop (30-50 % of the frame) or a meme frame around the picture shares on
 textured cells, so the share over *both whole covers* stays low although every overlapping cell agrees.  The
 ``contained`` look (default off, ``grouping.CropRobust``) also accepts a pair whose overlap is a real part of
 both covers (at least ``CONTAINED_COVERED`` of the more-covered one's textured cells and ``CONTAINED_MIN_OVERLAP``
-of the other's) and inside which the pixels agree in both directions.  One cover inside the other (a crop) is
-the common case; a crop inside a meme frame overlaps its original only partly (the frame and caption on one
-side, the cropped-away margins on the other), so both shares stay below one.  A caption band two distinct covers
-share does not pass: the frames overlap whole, and inside that overlap the band stays a minority.  A crop of a
-crop (square, then shrunk to a thumbnail) zooms beyond the plain look's ``SCALE_RANGE``, so the contained look
-allows ``CONTAINED_SCALE_RANGE``.  Measured: bench/eval_dedup_hard.py (models/README.md).
+of the other's) and inside which the pixels agree in both directions, on at least the share of cells
+``contained`` gives (``make calibrate`` derives it on the harder set's calibration split: calibration.json's
+``crop_robust``).  One cover inside the other (a crop) is the common case; a crop inside a meme frame overlaps its
+original only partly (the frame and caption on one side, the cropped-away margins on the other), so both shares
+stay below one.  A caption band two distinct covers share does not pass: the frames overlap whole, and inside that
+overlap the band stays a minority.  A crop of a crop (square, then shrunk to a thumbnail) zooms beyond the plain
+look's ``SCALE_RANGE``, so the contained look allows ``CONTAINED_SCALE_RANGE``.  Measured: bench/eval_dedup_hard.py
+(models/README.md).
 
 ORB finds few true matches on a tiny re-encoded thumbnail blown up to the 512-px keypoint image, or on a nearly flat
 picture under a caption band.  The crop-robust dedup then takes a second, SIFT look (``SiftLook``) at the pairs
@@ -59,9 +61,6 @@ COVERED = 0.9  # a cell is compared only where the transformed cover covers this
 CONTAINED_COVERED = 0.25  # the more-covered cover's textured cells the overlap must hold (a partial overlap too)
 CONTAINED_MIN_OVERLAP = 0.25  # the other cover's textured cells the overlap must hold (a crop of ≥ 30 % area)
 CONTAINED_SCALE_RANGE = (1 / 3, 3.0)  # a square cut of a 9:16 cover, then cropped: up to ~2.8 (eval_dedup_hard)
-# inside the overlap, at least this share of cells must agree: distinct covers under one identical caption band, or
-# one template's covers, agree there on up to 47 % of the cells; re-uploads on 77-96 % (make eval-dedup-hard)
-CONTAINED_MIN_AGREEMENT = 0.5
 
 Keypoints = tuple  # (points (K, 2) float32, descriptors (K, 32) uint8) for one orientation
 # per cover: (plain Keypoints, mirrored Keypoints, grey image (≤ PIXEL_LONG_SIDE px) uint8)
@@ -99,6 +98,9 @@ def detect(gray: np.ndarray) -> CoverLook:
     return plain, mirrored, small
 
 
+_BIT_SIGNS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32) * 2 - 1  # byte -> ±1 x 8
+
+
 def ratio_matches(da: np.ndarray, db: np.ndarray, dtype=None) -> tuple[np.ndarray, np.ndarray]:
     """(query rows, train rows) of the descriptors ``da`` whose nearest row of ``db`` passes the ratio test
     ``d1 < RATIO * d2``, in query order: exactly the matches ``cv2.BFMatcher.knnMatch(da, db, k=2)`` and that test
@@ -119,8 +121,8 @@ def ratio_matches(da: np.ndarray, db: np.ndarray, dtype=None) -> tuple[np.ndarra
     dtype = bound_dtype() if dtype is None else dtype  # both hold these products exactly
     bits = 8 * da.shape[1]
 
-    def signs(d: np.ndarray):
-        return torch.from_numpy(np.unpackbits(d, axis=1)).to(dtype).mul_(2).sub_(1)
+    def signs(d: np.ndarray):  # one table lookup and one cast: no small torch ops, which cost most under load
+        return torch.from_numpy(_BIT_SIGNS[d].reshape(len(d), -1)).to(dtype)
 
     closeness = (signs(da) @ signs(db).T).float().numpy()  # bits - 2 · distance
     rows = np.arange(len(closeness))
@@ -190,10 +192,21 @@ def _one_way_counts(src: np.ndarray, dst: np.ndarray, matrix: np.ndarray) -> tup
     return int(agreeing.sum()), int(textured.sum()), int((covered & textured).sum())
 
 
-def agreement(small_a: np.ndarray, small_b: np.ndarray, matrix: np.ndarray, contained: bool = False) -> int:
+def check_contained(contained: float) -> float:
+    """``contained``: the share of the overlap's cells that must agree for the contained look, in (0, 1); 0 for no
+    contained look.  A bool is refused: ``True`` would silently ask for every cell."""
+    if isinstance(contained, bool) or not (contained == 0 or 0 < contained < 1):
+        raise ValueError(f"contained={contained!r}: the share of the overlap's cells that must agree, in (0, 1), "
+                         "or 0 for no contained look (calibration.json's crop_robust entry has it)")
+    return float(contained)
+
+
+def agreement(small_a: np.ndarray, small_b: np.ndarray, matrix: np.ndarray, contained: float = 0.0) -> int:
     """Pixel agreement (percent) of two covers under ``matrix`` (found on the 512-px keypoint images), the smaller
-    of the two directions; 0 for a zoom no re-upload makes.  With ``contained``, the larger of that and the
-    agreement inside the overlap when one cover lies inside the other (``contained_agreement``)."""
+    of the two directions; 0 for a zoom no re-upload makes.  With ``contained`` (> 0), the larger of that and the
+    agreement inside the overlap when one cover lies inside the other and at least ``contained`` of the overlap's
+    cells agree (``contained_agreement``)."""
+    contained = check_contained(contained)
     cv2 = _cv2()
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     low, high = CONTAINED_SCALE_RANGE if contained else SCALE_RANGE
@@ -207,14 +220,14 @@ def agreement(small_a: np.ndarray, small_b: np.ndarray, matrix: np.ndarray, cont
     if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
         whole = 0.0  # beyond the plain look's zoom only a containment may verify
     if contained:
-        whole = max(whole, contained_agreement(forward, backward))
+        whole = max(whole, contained_agreement(forward, backward, contained))
     return int(round(100 * whole))
 
 
-def contained_agreement(forward: tuple[int, int, int], backward: tuple[int, int, int]) -> float:
+def contained_agreement(forward: tuple[int, int, int], backward: tuple[int, int, int], min_inside: float) -> float:
     """Agreement inside the overlap, both ways, of two covers whose overlap is a real part of both (one inside
-    the other, or a partial overlap); 0 otherwise.  ``forward``/``backward``: ``(agreeing, textured, covered
-    textured)`` cells of each cover."""
+    the other, or a partial overlap) when it is at least ``min_inside``; 0 otherwise.  ``forward``/``backward``:
+    ``(agreeing, textured, covered textured)`` cells of each cover."""
     if not forward[1] or not backward[1] or not forward[2] or not backward[2]:
         return 0.0
     covered = [f[2] / f[1] for f in (forward, backward)]
@@ -222,15 +235,16 @@ def contained_agreement(forward: tuple[int, int, int], backward: tuple[int, int,
     if covered[inner] < CONTAINED_COVERED or covered[outer] < CONTAINED_MIN_OVERLAP:
         return 0.0
     inside = min(f[0] / f[2] for f in (forward, backward))
-    return inside if inside >= CONTAINED_MIN_AGREEMENT else 0.0
+    return inside if inside >= min_inside else 0.0
 
 
 def pair_match(looks: list, i: int, other: list, j: int, enough: tuple[int, int] | None = None,
-               contained: bool = False, sift: SiftLook | None = None, mirror: bool = True) -> tuple[int, int]:
+               contained: float = 0.0, sift: SiftLook | None = None, mirror: bool = True) -> tuple[int, int]:
     """(inliers, agreement %) of A against B as is and against B mirrored: the first orientation that verifies
     under ``enough`` = (min_inliers, min_agreement) (the mirror is then not tried), else the better one.  With
     ``sift`` and ``enough``, a pair ORB found a transform for but could not verify also gets the SIFT look.
     ``mirror=False``: B as is only."""
+    contained = check_contained(contained)
     plain_a, _, small_a = looks[i]
     b_plain, b_mirror, small_b = other[j]
     floor = enough[0] if enough is not None else MIN_MATCHES
@@ -253,7 +267,7 @@ def pair_match(looks: list, i: int, other: list, j: int, enough: tuple[int, int]
 
 SIFT_FEATURES = 500
 # SIFT doubles its input before its first octave, so most of its cost is that octave: the small image shrunk to 3/4
-# has 9/16 of the pixels in every octave, and the re-uploads only the SIFT look verifies keep at least 32 inliers
+# has 9/16 of the pixels in every octave, and the re-uploads only the SIFT look verifies keep at least 19 inliers
 # where the rule needs 10 (make eval-dedup-hard prints the fewest; models/README.md)
 SIFT_SCALE = 0.75
 SIFT_REPROJECTION_PX = REPROJECTION_PX * PIXEL_LONG_SIDE / KEYPOINT_LONG_SIDE  # the same tolerance on the small image
@@ -288,7 +302,7 @@ class SiftLook:
         return found
 
     def match(self, small_a: np.ndarray, small_b: np.ndarray, enough: tuple[int, int] | None = None,
-              contained: bool = False) -> tuple[int, int]:
+              contained: float = 0.0) -> tuple[int, int]:
         """(inliers, agreement %) like ``pair_match``'s, from SIFT keypoints of the small images."""
         floor = enough[0] if enough is not None else MIN_MATCHES
         inliers, matrix = transform(self.features(small_a), self.features(small_b), floor,
@@ -307,17 +321,18 @@ def passes(scores: np.ndarray, min_inliers: int, min_agreement: int) -> np.ndarr
 
 
 def pair_scores(looks: list, pairs, others: list | None = None,
-                enough: tuple[int, int] | None = None, contained: bool = False, sift: bool = False) -> np.ndarray:
+                enough: tuple[int, int] | None = None, contained: float = 0.0, sift: bool = False) -> np.ndarray:
     """(inliers, agreement %) of every pair as an (N, 2) int array; OpenCV releases the GIL, so pairs are
     checked on all cores.  ``sift``: the SIFT look after a failed ORB one (``pair_match``), except for the pairs
     only the keypoint votes found (``pairs.voted``): the votes found them by the ORB descriptors the two covers
     share as they are, so the ORB look at the covers as they are is the one to line them up; they get neither the
-    SIFT look nor the ORB look at the mirror image.  Every re-upload the votes found in make eval-dedup-hard
-    verified so, and on a demo day most voted pairs are distinct covers, which ORB fails and the other looks then
-    tried in vain (models/README.md)."""
+    SIFT look nor the ORB look at the mirror image.  Those looks verify none more of the re-uploads the votes find
+    in make eval-dedup-hard, and on a demo day most voted pairs are distinct covers, which ORB fails and the other
+    looks then tried in vain (models/README.md)."""
     from concurrent.futures import ThreadPoolExecutor
 
     other = looks if others is None else others
+    contained = check_contained(contained)
     second = SiftLook() if sift else None
     voted = [False] * len(pairs.i) if pairs.voted is None else pairs.voted.tolist()
     work = [(i, j, None if by_votes else second, not by_votes)
@@ -336,13 +351,13 @@ def pair_scores(looks: list, pairs, others: list | None = None,
 
 
 def agree(looks: list, pairs, min_inliers: int, min_agreement: int, others: list | None = None,
-          contained: bool = False, sift: bool = False) -> np.ndarray:
+          contained: float = 0.0, sift: bool = False) -> np.ndarray:
     """Bool mask of the pairs that verify."""
     rule = (min_inliers, min_agreement)
     return passes(pair_scores(looks, pairs, others, enough=rule, contained=contained, sift=sift), *rule)
 
 
 def verifier(looks: list, min_inliers: int, min_agreement: int, others: list | None = None,
-             contained: bool = False):
+             contained: float = 0.0):
     """A ``verify`` callable for ``group_duplicates``."""
     return lambda pairs: agree(looks, pairs, min_inliers, min_agreement, others, contained)
