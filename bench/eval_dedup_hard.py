@@ -247,20 +247,34 @@ def fingerprint_cached(images: list[HardImage], backbone: str, precision: str, m
                        descriptor_input=descriptor_input)
     tag = descriptor_input.tag if descriptor_input else "as-decoded"
     key = hashlib.sha256(f"{dataset_sha256(images)}:{fp.choice.weights_sha256}:{precision}:{threads}:"
-                         f"{regions}:{tag}:{code_sha256()}".encode()).hexdigest()[:16]
+                         f"{regions}:{tag}:{code_sha256()}:by-position".encode()).hexdigest()[:16]
     cache = cache_dir / f"hard-{fp.name}-{precision}-{key}.pkl"
+    paths = [str(e.path) for e in images]
     if cache.is_file():
         print(f"fingerprints from the cache {cache}")
-        return fp, pickle.loads(cache.read_bytes())
+        result, cached_paths = pickle.loads(cache.read_bytes())
+        return fp, at_paths(result, cached_paths, paths)
     start = time.perf_counter()
     result = fp.fingerprint([e.path for e in images])
     print(f"fingerprinted {len(result)} images ({fp.name} {fp.precision}, regions={regions}, {tag}) in "
           f"{time.perf_counter() - start:.1f} s")
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps(result))
+    tmp.write_bytes(pickle.dumps((result, paths)))
     tmp.replace(cache)
     return fp, result
+
+
+def at_paths(result, cached_paths: list[str], paths: list[str]):
+    """``result`` as made from ``cached_paths``, named by ``paths``: the same images (the key is their bytes) read
+    from another folder, such as the originals under another clone's ``../shared``, match by position."""
+    import dataclasses
+
+    if len(cached_paths) != len(paths):
+        raise ValueError(f"the cache holds {len(cached_paths)} images, {len(paths)} were asked for")
+    rename = dict(zip(cached_paths, paths, strict=True))
+    return dataclasses.replace(result, paths=[rename[p] for p in result.paths],
+                               skipped=[{**s, "path": rename.get(s["path"], s["path"])} for s in result.skipped])
 
 
 # --- scoring -------------------------------------------------------------------------------------------------

@@ -224,3 +224,34 @@ def test_the_harder_split_is_by_video_and_keeps_each_banded_pair_on_one_side():
         assert (a in calibration) == (b in calibration), pair
     banded_in_calibration = sum(str(7_130 + 2 * pair) in calibration for pair in range(15))
     assert 0 < banded_in_calibration < 15  # the pairs are shared between the sides, not all sent to one
+
+
+def test_the_harder_sets_fingerprint_cache_names_the_images_it_was_asked_for(tmp_path):
+    """The cache is keyed by the images' bytes, so a clone elsewhere (its originals under another ``../shared``)
+    reads the same file: what it returns names this call's images, not the ones the cache was made from."""
+    import shutil
+
+    from dedup_covers import make_cover
+
+    hard = _calibrate_module().hard_module()
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    for name in ("astronaut", "coffee"):
+        make_cover(name).save(first / f"{name}.jpg", quality=90)
+    (first / "broken.jpg").write_bytes(b"not a jpeg")
+    shutil.copytree(first, second)
+
+    def images(root):
+        return [hard.HardImage(root / f"{n}.jpg", n, "original") for n in ("astronaut", "broken", "coffee")]
+
+    cache = tmp_path / "cache"
+    made_paths = hard.fingerprint_cached(images(first), "efficientnet-lite0", "fp32", Path("/nonexistent"), 1,
+                                         cache, regions=False)[1]
+    assert len(list(cache.glob("hard-*.pkl"))) == 1
+    read = hard.fingerprint_cached(images(second), "efficientnet-lite0", "fp32", Path("/nonexistent"), 1,
+                                   cache, regions=False)[1]
+    assert len(list(cache.glob("hard-*.pkl"))) == 1  # read, not made again
+    assert made_paths.paths == [str(first / "astronaut.jpg"), str(first / "coffee.jpg")]
+    assert read.paths == [str(second / "astronaut.jpg"), str(second / "coffee.jpg")]
+    assert [s["path"] for s in read.skipped] == [str(second / "broken.jpg")]
+    assert (read.globals == made_paths.globals).all()
