@@ -109,6 +109,16 @@ def calibrate_crop_robust(hard_images, backbone: str, precision: str, rule: tupl
     return cal.choose(points, cal.CROP_STRICTNESS, cal.CROP_RECALL_GIVE), points
 
 
+def crop_robust_bounds() -> dict:
+    """The crop-robust rule's parts the grid does not vary (``grouping.CropRobust``'s other fields): the values
+    are chosen under them, so calibration.json records them."""
+    from tiktok_top10.dedup.grouping import CropRobust
+
+    rule = CropRobust(region_threshold=1.0, vote_floor=0.0, contained_min_agreement=0.5)
+    return {"per_cover": rule.per_cover, "votes_per_cover": rule.votes_per_cover, "sift_look": rule.sift_look,
+            "descriptor_input": rule.descriptor_input.tag}
+
+
 def precisions_here(prec, flags_text: str, backbone: str, weights_sha256: str) -> list[str]:
     """The precisions this CPU runs ``backbone`` in natively: fp32; bf16 where native; int8 where native and the
     int8 model of these weights passed its fidelity gate (an int8 that failed it is never chosen, so it needs no
@@ -167,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
 
     flags_text = prec.this_cpu_flags_text()
     previous = cal.load(out) if out.is_file() else {}
+    # the crop-robust values are chosen under the rule's fixed parts: values chosen under others are not carried
+    bounds = crop_robust_bounds()
+    same_bounds = previous.get("crop_robust_rule", {}).get("bounds") == bounds
     computed, skipped, kept, attempted = [], [], [], set()
     for backbone in ("efficientnet-lite0", "resnet50"):
         try:
@@ -186,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{backbone} {precision}] kept as committed: measured with "
                       f"{committed.get('measured_with_flags')}, this CPU has {measured_with} (another CPU class "
                       "may round differently; --remeasure replaces it)")
+                if not same_bounds and "crop_robust" in committed:
+                    print(f"[{backbone} {precision}] its crop-robust values were chosen under other bounds "
+                          f"({previous.get('crop_robust_rule', {}).get('bounds')}): dropped")
+                    committed = {k: v for k, v in committed.items() if k != "crop_robust"}
                 kept.append(committed)
                 continue
             scored = score_pairs(images, backbone, precision, cal.GRID_THRESHOLDS[0], models_dir=models_dir,
@@ -227,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     done = {(e["backbone"], e["precision"], e["weights_sha256"]) for e in computed + kept}
     carried = kept + [e for e in previous.get("entries", [])
                       if previous.get("dataset", {}).get("sha256") == data_hash
-                      and previous.get("crop_robust_dataset", {}).get("sha256") == hard_hash
+                      and previous.get("crop_robust_dataset", {}).get("sha256") == hard_hash and same_bounds
                       and (e["backbone"], e["precision"], e["weights_sha256"]) not in done
                       and (e["backbone"], e["precision"]) not in attempted]
     for e in carried[len(kept):]:
@@ -249,11 +266,13 @@ def main(argv: list[str] | None = None) -> int:
                                           "held_out_count": len(hard_held_out)}},
         "crop_robust_rule": {
             "code": "tiktok_top10.dedup.calibration.choose(points, CROP_STRICTNESS, CROP_RECALL_GIVE)",
-            "text": "under each entry's global rule, the crop-robust grid points (grouping.CropRobust) that merge no "
+            "text": "under each entry's global rule and the bounds below, the crop-robust grid points "
+                    "(grouping.CropRobust) that merge no "
                     "two distinct videos of the harder set's calibration split (hard_split); of those within "
                     f"{cal.CROP_RECALL_GIVE} recall of the best, the fewest candidate pairs; ties: higher recall, "
                     "then the higher contained share, vote floor and regional cosine",
             "recall_give": cal.CROP_RECALL_GIVE,
+            "bounds": bounds,
             "grid": {"region_threshold": list(cal.CROP_GRID_REGION), "vote_floor": list(cal.CROP_GRID_VOTE_FLOOR),
                      "contained_min_agreement": list(cal.CROP_GRID_CONTAINED)}},
         "split": {"by": "video", "seed": cal.SPLIT_SEED, "calibration_share": cal.CALIBRATION_SHARE,

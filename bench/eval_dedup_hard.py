@@ -449,7 +449,7 @@ def existing_set(args, cal, seed_crawls: Path, rule: tuple, fp, models_dir: Path
     out = {}
     print(f"\n[existing evaluation set, held-out split] {len(kept)} images")
     thresholds = sorted({stage.region_threshold, *args.region_thresholds})
-    variants = [(None, 0, False, False, False)] + [(rt, *look) for rt in thresholds for look in robust_looks(args)]
+    variants = [(None, 0, False, False, 0)] + [(rt, *look) for rt in thresholds for look in robust_looks(args)]
     searched = {}  # (region threshold, per cover, votes) -> candidates: every look checks the same ones
     for region_threshold, per_cover, contained, sift, votes in variants:
         if region_threshold is None:
@@ -489,32 +489,32 @@ def held_out_rows(cal, images: list[HardImage], kept: list[HardImage], result, r
     return out
 
 
-def robust_looks(args) -> list[tuple[int, bool, bool, bool]]:
-    """(per cover, contained look, SIFT look, keypoint votes) rows of the regional candidates: unbounded with the
-    plain, the contained and the contained + SIFT look; each ``--per-cover`` bound with the contained look,
-    without and with SIFT, and with SIFT and the keypoint votes (``grouping.CropRobust.votes_per_cover``)."""
-    bounded = [(k, True, sift, False) for k in args.per_cover if k for sift in (False, True)]
-    voted = [(k, True, True, True) for k in args.per_cover if k]
-    return [(0, False, False, False), (0, True, False, False), (0, True, True, False), *bounded, *voted]
+def robust_looks(args) -> list[tuple[int, bool, bool, int]]:
+    """(per cover, contained look, SIFT look, each cover's best by keypoint votes) rows of the regional
+    candidates: unbounded with the plain, the contained and the contained + SIFT look; each ``--per-cover`` bound
+    with the contained look, without and with SIFT, and with SIFT and each ``--votes-per-cover`` count of the
+    keypoint votes (``grouping.CropRobust.votes_per_cover``)."""
+    bounded = [(k, True, sift, 0) for k in args.per_cover if k for sift in (False, True)]
+    voted = [(k, True, True, v) for k in args.per_cover if k for v in args.votes_per_cover if v]
+    return [(0, False, False, 0), (0, True, False, 0), (0, True, True, 0), *bounded, *voted]
 
 
-def robust_search(stage, robust, looks, threshold: float, region_threshold: float, per_cover: int, votes: bool):
+def robust_search(stage, robust, looks, threshold: float, region_threshold: float, per_cover: int, votes: int):
     """The candidates (``grouping.crop_robust_candidates``) of the ``stage`` rule at ``region_threshold`` and
-    ``per_cover``, with (``votes``) or without the keypoint votes."""
+    ``per_cover``, with each cover's best ``votes`` by keypoint votes (0: none)."""
     from tiktok_top10.dedup.grouping import crop_robust_candidates
 
-    rule = replace(stage, region_threshold=region_threshold, per_cover=per_cover,
-                   votes_per_cover=stage.votes_per_cover if votes else 0)
+    rule = replace(stage, region_threshold=region_threshold, per_cover=per_cover, votes_per_cover=votes)
     return crop_robust_candidates(rule, robust.globals, robust.regions, threshold, looks)
 
 
 def robust_name(args, stage, region_threshold: float, per_cover: int, contained: bool, sift: bool = False,
-                votes: bool = False) -> str:
+                votes: int = 0) -> str:
     shipped = (contained and sift == stage.sift_look and per_cover == stage.per_cover
-               and votes == (stage.votes_per_cover > 0)
+               and votes == stage.votes_per_cover
                and region_threshold == stage.region_threshold and args.descriptor_input == stage.descriptor_input)
     return (f"regions>={region_threshold}{args.robust_label}" + (f", best {per_cover}/cover" if per_cover else "")
-            + (f" + votes>={stage.vote_floor}" if votes else "")
+            + (f" + best {votes} by votes>={stage.vote_floor}" if votes else "")
             + (f" + contained look>={stage.contained_min_agreement}" if contained else "")
             + (" + SIFT" if sift else "") + (" [the stage's rule]" if shipped else ""))
 
@@ -540,12 +540,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-cover", type=int, nargs="*", default=None,
                         help="also with the regions' additions bounded to each cover's best K "
                              "(region_candidates(per_cover=K)); default: the stage's CropRobust.per_cover")
+    parser.add_argument("--votes-per-cover", type=int, nargs="*", default=None,
+                        help="the keypoint votes' rows with each cover's best K by votes (CropRobust.votes_per_cover="
+                             "K); default: the stage's")
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
-    if args.per_cover is None:
-        from tiktok_top10.dedup.grouping import REGION_PER_COVER
+    from tiktok_top10.dedup.grouping import REGION_PER_COVER, VOTES_PER_COVER
 
+    if args.per_cover is None:
         args.per_cover = [REGION_PER_COVER]
+    if args.votes_per_cover is None:
+        args.votes_per_cover = [VOTES_PER_COVER]
     from tiktok_top10.dedup.images import DescriptorInput
 
     args.descriptor_input = DescriptorInput.parse(args.descriptor_input)

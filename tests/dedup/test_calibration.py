@@ -255,3 +255,12 @@ def test_the_harder_sets_fingerprint_cache_names_the_images_it_was_asked_for(tmp
     assert read.paths == [str(second / "astronaut.jpg"), str(second / "coffee.jpg")]
     assert [s["path"] for s in read.skipped] == [str(second / "broken.jpg")]
     assert (read.globals == made_paths.globals).all()
+
+
+def test_the_committed_crop_robust_values_were_chosen_under_the_stages_bounds():
+    """The grid varies three values; the per-cover bounds, the SIFT look and the descriptor input are fixed while it
+    runs.  A change to any of them (VOTES_PER_COVER, say) without `make calibrate` would run values chosen for
+    another rule."""
+    bounds = _calibrate_module().crop_robust_bounds()
+    assert cal.load()["crop_robust_rule"]["bounds"] == bounds
+    assert bounds["votes_per_cover"] >= 1 and bounds["per_cover"] >= 1

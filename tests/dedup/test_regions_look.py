@@ -179,6 +179,31 @@ def test_sift_look_verifies_a_tiny_thumbnail_of_a_heavy_crop_orb_cannot():
         assert tuple(scores[0]) == tuple(expected), voted
 
 
+def test_a_sift_look_that_verifies_wins_over_an_orb_look_that_agreed_more_but_failed():
+    """ORB may line up a few keypoints of a flat picture and agree over most of it, yet fall short of the inliers
+    the rule needs; when the SIFT look then verifies, the pair verifies (the harder set's square thumbnail of a toned
+    cover was lost so: ORB (9, 89) kept over SIFT (29, 86) by agreement).  Here the rule asks ORB for more inliers
+    than any look has, and a SIFT look stands in that meets it at a lower agreement."""
+    from tiktok_top10.dedup.verify import pair_match
+
+    class VerifyingSift:
+        calls = 0
+
+        def match(self, small_a, small_b, enough, contained):
+            self.calls += 1
+            return enough[0], enough[1] + 1
+
+    cover = make_cover("coffee")
+    looks = [_look(cover), _look(_jpeg(cover.resize((240, 427), Image.BILINEAR), 40))]
+    inliers, _ = pair_match(looks, 0, looks, 1, contained=CONTAINED)
+    rule = (inliers + 1, 40)  # one inlier more than ORB finds
+    orb = pair_match(looks, 0, looks, 1, enough=rule, contained=CONTAINED)
+    assert 0 < orb[0] < rule[0] and orb[1] > rule[1] + 1  # ORB tried and failed, agreeing more than SIFT will
+    sift = VerifyingSift()
+    assert pair_match(looks, 0, looks, 1, enough=rule, contained=CONTAINED, sift=sift) == (rule[0], rule[1] + 1)
+    assert sift.calls == 1
+
+
 def test_sift_look_does_not_verify_a_shared_caption_band():
     from tiktok_top10.dedup.verify import SiftLook, pair_match
 

@@ -260,8 +260,12 @@ def pair_match(looks: list, i: int, other: list, j: int, enough: tuple[int, int]
             return score
         best = max(best, score, key=lambda s: (s[1], s[0]))
     if sift is not None and enough is not None and best[0] > 0:
-        # ORB had enough matches to try but did not verify: a re-upload it could not line up?
-        best = max(best, sift.match(small_a, small_b, enough, contained), key=lambda s: (s[1], s[0]))
+        # ORB had enough matches to try but did not verify: a re-upload it could not line up?  A SIFT look that
+        # verifies is the answer even where ORB's failed one agreed more (a few ORB inliers over a flat picture)
+        found = sift.match(small_a, small_b, enough, contained)
+        if found[0] >= enough[0] and found[1] >= enough[1]:
+            return found
+        best = max(best, found, key=lambda s: (s[1], s[0]))
     return best
 
 
