@@ -173,3 +173,27 @@ def test_a_day_remembered_only_in_the_older_format_is_counted_in_the_summary(tmp
     run_dedup(Settings(data_root=tmp_path, models_dir=Path("/nonexistent")), DAY2, ["main"],
               fingerprinter=lite_fingerprinter)
     assert read_json(layout.work_dir / "dedup_summary.json")["memory_older_format_days"] == ["2026-01-10"]
+
+
+def test_a_memory_that_cannot_be_saved_fails_the_run_before_its_files(tmp_path, lite_fingerprinter):
+    """The day's memory is saved while the search runs: its failure (here its folder is a file) still fails the run,
+    and no dedup.jsonl or summary claims a day whose fingerprints the next days will not find."""
+    from tiktok_top10.dedup.memory import FingerprintMemory
+
+    memory = FingerprintMemory(tmp_path, lite_fingerprinter.name, lite_fingerprinter.choice.weights_sha256,
+                               lite_fingerprinter.precision)
+    memory.dir.parent.mkdir(parents=True)
+    memory.dir.write_bytes(b"not a folder")
+    cover = make_cover("rocket")
+    layout = _write_day(tmp_path, DAY2, {"main": [(_item("main", "800", 50, 1), cover),
+                                                  (_item("main", "801", 40, 1), cover)]})
+    with pytest.raises(OSError):
+        run_dedup(Settings(data_root=tmp_path, models_dir=Path("/nonexistent")), DAY2, ["main"],
+                  fingerprinter=lite_fingerprinter)
+    assert not (layout.work_dir / "dedup.jsonl").exists()
+    assert not (layout.work_dir / "dedup_summary.json").exists()
+    memory.dir.unlink()
+    run_dedup(Settings(data_root=tmp_path, models_dir=Path("/nonexistent")), DAY2, ["main"],
+              fingerprinter=lite_fingerprinter)
+    assert read_json(layout.work_dir / "dedup_summary.json")["duplicates"] == 1
+    assert memory.path(DAY2).is_file()

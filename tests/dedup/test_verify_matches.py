@@ -75,3 +75,30 @@ def test_sift_matches_are_opencvs_l2_knn_matches(orb_looks):
         for _, db in features:
             query, train = ratio_matches(da, db)
             assert (query.tolist(), train.tolist()) == _opencv(da, db, cv2.NORM_L2)
+
+
+def test_more_descriptors_than_the_products_padded_rows_still_match_exactly():
+    """The product pads each side's rows up to one size (one kernel shape); a side with more rows than that, and
+    sides of different lengths, give exactly OpenCV's matches too."""
+    import cv2
+
+    from tiktok_top10.dedup.verify import _PRODUCT_ROWS, ratio_matches
+
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 256, (_PRODUCT_ROWS + 90, 32), dtype=np.uint8)
+    noisy = base.copy()
+    flips = rng.random(noisy.shape) < 0.04  # the same corners, a few bits apart: real matches
+    noisy[flips] ^= rng.integers(1, 256, int(flips.sum()), dtype=np.uint8)
+    for a, b in ((base, noisy), (base[:37], noisy), (base, noisy[:300])):
+        query, train = ratio_matches(a, b)
+        assert (query.tolist(), train.tolist()) == _opencv(a, b, cv2.NORM_HAMMING)
+        assert len(query) > 20
+    # a match far off (110 of 256 bits) whose every other row is farther than a padded row could be (128): the
+    # padding must never stand in for the second nearest
+    far = base[:1].copy()
+    far[0, :14] ^= 0xFF  # 112 bits flipped
+    far[0, 0] ^= 0x03  # 2 of them back: 110
+    others = ~base[:1] ^ (rng.random((39, 32)) < 0.1).astype(np.uint8)  # near its complement: ~250 bits away
+    b = np.concatenate([far, others])
+    query, train = ratio_matches(base[:1], b)
+    assert (query.tolist(), train.tolist()) == _opencv(base[:1], b, cv2.NORM_HAMMING) == ([0], [0])

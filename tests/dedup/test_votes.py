@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from dedup_covers import make_cover, tiny_recoloured_corner
 from PIL import Image
 
@@ -111,3 +112,24 @@ def test_votes_are_the_idf_of_the_buckets_both_covers_hold():
     across = vote_matrix(looks[:3], looks[3:]).toarray()
     assert np.allclose(across, _reference_votes(sets[:3], sets[3:], within=False), rtol=1e-5, atol=1e-6)
     assert across[1, 0] > 0 and across[0, 0] == 0 and not across[:, 2].any()
+
+
+def test_a_failure_to_count_the_votes_is_raised_even_when_no_pair_needed_them(monkeypatch):
+    """The votes are counted on another thread while the products run: an error there must not vanish because the
+    regions left no pair to the votes (two identical covers: a global pair, nothing undecided)."""
+    from tiktok_top10.dedup import grouping, votes
+
+    def broken(*_args):
+        raise RuntimeError("vote counting failed")
+
+    monkeypatch.setattr(votes, "vote_matrix", broken)
+    rng = np.random.default_rng(5)
+    globals_ = np.repeat(rng.normal(size=(1, 64)).astype(np.float32), 2, axis=0)
+    regions = np.repeat(globals_[:, None, :], 5, axis=1)
+    robust = grouping.CropRobust(region_threshold=0.9, vote_floor=0.99, contained_min_agreement=0.6)
+    looks = [((np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)),) * 2 + (np.zeros((8, 8), np.uint8),)] * 2
+    with pytest.raises(RuntimeError, match="vote counting failed"):
+        grouping.crop_robust_candidates(robust, globals_, regions, 0.9, looks)
+    monkeypatch.undo()
+    pairs = grouping.crop_robust_candidates(robust, globals_, regions, 0.9, looks)
+    assert (pairs.i.tolist(), pairs.j.tolist(), pairs.voted.tolist()) == ([0], [1], [False])

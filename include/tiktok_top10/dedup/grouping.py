@@ -355,15 +355,24 @@ def crop_robust_candidates(robust: CropRobust, globals_: np.ndarray, regions: np
                            looks: list, others: tuple | None = None) -> Pairs:
     """The crop-robust rule's candidate pairs, the one way the stage, its evaluation and its benchmark take them:
     ``region_candidates`` at ``robust``'s region threshold and per-cover bound and, when ``votes_per_cover`` > 0,
-    the keypoint votes of ``looks`` (``votes.pair_votes``) for the pairs the regions leave undecided.
+    the keypoint votes of ``looks`` (``votes.vote_matrix``) for the pairs the regions leave undecided.
     ``others``: (globals, regions, looks) of the covers searched against."""
-    from .votes import pair_votes
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .votes import vote_matrix, votes_at
 
     other_globals, other_regions, other_looks = (None, None, None) if others is None else others
-    weak = (lambda i, j: pair_votes(looks, i, j, other_looks)) if robust.votes_per_cover > 0 else None
-    return region_candidates(globals_, regions, threshold, robust.region_threshold, other_globals, other_regions,
-                             per_cover=robust.per_cover, weak_floor=robust.vote_floor, weak=weak,
-                             weak_per_cover=robust.votes_per_cover)
+    with ThreadPoolExecutor(1) as pool:
+        # the votes need no cosine: they are counted on a thread of their own while the global and regional
+        # products run (their sorts and sparse product use one core)
+        votes = pool.submit(vote_matrix, looks, other_looks) if robust.votes_per_cover > 0 else None
+        pairs = region_candidates(globals_, regions, threshold, robust.region_threshold, other_globals,
+                                  other_regions, per_cover=robust.per_cover, weak_floor=robust.vote_floor,
+                                  weak=None if votes is None else lambda i, j: votes_at(votes.result(), i, j),
+                                  weak_per_cover=robust.votes_per_cover)
+        if votes is not None:
+            votes.result()  # a failure to count them is raised even when no pair was left to them
+        return pairs
 
 
 def region_candidates(globals_: np.ndarray, regions: np.ndarray, threshold: float, region_threshold: float,

@@ -26,6 +26,7 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,7 @@ class Encoded:
     regions: np.ndarray | None = None  # (n, R, D) in the crop-robust dedup, row k belongs to covers[k]
     fingerprinted: int = 0
     reused_from_cache: int = 0
+    saved: Future | None = None  # the memory's save when ``encode`` ran it elsewhere (``saving``)
 
     def __len__(self) -> int:
         return len(self.covers)
@@ -156,10 +158,12 @@ def usable_covers(crawls: Crawls, rows: dict[str, dict]) -> list[Cover]:
     return covers
 
 
-def encode(covers: list[Cover], fingerprinter, memory: FingerprintMemory, day: dt.date) -> Encoded:
+def encode(covers: list[Cover], fingerprinter, memory: FingerprintMemory, day: dt.date,
+           saving: Executor | None = None) -> Encoded:
     """Fingerprint the covers, reusing the fingerprint of the same video id with the same cover bytes from the
     last days (or a rerun); save the day's fingerprints for the days after.  A fingerprinter with ``regions``
-    reuses only stored days that have them."""
+    reuses only stored days that have them.  ``saving``: the save (and the memory's pruning) runs there, and
+    ``Encoded.saved`` is its future, which the caller must wait on."""
     with_regions = bool(getattr(fingerprinter, "regions", False))
     known: dict[tuple[str, str], Fingerprint | str] = {}  # (video id, digest) -> fingerprint or why it failed
     for stored in memory.recent(day, require_regions=with_regions):
@@ -196,12 +200,20 @@ def encode(covers: list[Cover], fingerprinter, memory: FingerprintMemory, day: d
     vectors = np.stack([p.vector for p in prints]).astype(np.float32) if prints else np.zeros((0, dim), np.float32)
     keypoints = [p.keypoints for p in prints]
     regions = np.stack([p.regions for p in prints]) if with_regions and prints else None
+    saved = None
     if ok:
-        memory.save(DayFingerprints(day, [c.item.key for c in ok], [c.digest for c in ok], vectors, keypoints,
-                                    regions))
-        memory.prune(day)
+        fps = DayFingerprints(day, [c.item.key for c in ok], [c.digest for c in ok], vectors, keypoints, regions)
+
+        def save() -> None:
+            memory.save(fps)
+            memory.prune(day)
+
+        if saving is None:
+            save()
+        else:
+            saved = saving.submit(save)
     return Encoded(ok, vectors, keypoints, undecodable, fingerprinted=fingerprinted, reused_from_cache=reused,
-                   regions=regions)
+                   regions=regions, saved=saved)
 
 
 def _candidates(vectors: np.ndarray, regions: np.ndarray | None, limits: Thresholds, robust: CropRobust | None,
@@ -417,9 +429,14 @@ def dedup_day(settings: Settings, day: dt.date, raw_items: Mapping[str, Path], w
     # the folder follows what the descriptors were made of, so a fingerprinter given in never mixes its own in
     memory = FingerprintMemory(settings.data_root, fp.name, fp.choice.weights_sha256, fp.precision,
                                variant=fp.descriptor_input.tag if fp.descriptor_input else "")
-    encoded = encode(covers, fp, memory, day)
-    verdicts = search(encoded, limits, rows, robust)
-    verdicts.history_matches = match_history(settings.data_root, memory, day, encoded, limits, rows, robust)
+    # the day's memory is deflated (one core, seconds on a demo day) while the search runs; history matching
+    # reads only the days before, and pruning deletes only days older than those
+    with ThreadPoolExecutor(1) as saving:
+        encoded = encode(covers, fp, memory, day, saving)
+        verdicts = search(encoded, limits, rows, robust)
+        verdicts.history_matches = match_history(settings.data_root, memory, day, encoded, limits, rows, robust)
+        if encoded.saved is not None:
+            encoded.saved.result()  # saved before anything is written or reported, or its error raised
     summary = summarise(fp, limits, categories, crawls, encoded, verdicts)
     summary["crop_robust"] = robust is not None
     summary["region_threshold"] = robust.region_threshold if robust else None

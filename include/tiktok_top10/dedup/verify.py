@@ -40,6 +40,7 @@ pairs get it too), the same RANSAC and the same pixel check, at the same ``min_i
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 
@@ -101,6 +102,20 @@ def detect(gray: np.ndarray) -> CoverLook:
 _BIT_SIGNS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32) * 2 - 1  # byte -> ±1 x 8
 
 
+_PRODUCT_ROWS = 512  # ≥ N_FEATURES: every ORB look's descriptors fit one product shape
+
+
+@functools.cache
+def _sign_table(dtype) -> np.ndarray:
+    """Each byte's 8 signs already in ``dtype``, as one opaque 8-element item: a descriptor's bytes index it
+    straight into the product's input, one gather of 32 items per row and no cast (several times cheaper than
+    gathering floats and casting them, which cost about as much as the product)."""
+    import torch
+
+    raw = np.ascontiguousarray(torch.from_numpy(_BIT_SIGNS).to(dtype).view(torch.uint8).numpy())  # (256, 8·size)
+    return raw.view(np.dtype((np.void, raw.shape[1]))).reshape(256)
+
+
 def ratio_matches(da: np.ndarray, db: np.ndarray, dtype=None) -> tuple[np.ndarray, np.ndarray]:
     """(query rows, train rows) of the descriptors ``da`` whose nearest row of ``db`` passes the ratio test
     ``d1 < RATIO * d2``, in query order: exactly the matches ``cv2.BFMatcher.knnMatch(da, db, k=2)`` and that test
@@ -121,10 +136,16 @@ def ratio_matches(da: np.ndarray, db: np.ndarray, dtype=None) -> tuple[np.ndarra
     dtype = bound_dtype() if dtype is None else dtype  # both hold these products exactly
     bits = 8 * da.shape[1]
 
-    def signs(d: np.ndarray):  # one table lookup and one cast: no small torch ops, which cost most under load
-        return torch.from_numpy(_BIT_SIGNS[d].reshape(len(d), -1)).to(dtype)
+    table = _sign_table(dtype)
 
-    closeness = (signs(da) @ signs(db).T).float().numpy()  # bits - 2 · distance
+    def signs(d: np.ndarray):  # one table lookup: no small torch ops, which cost most under load
+        # zero rows up to one size for all covers: the product's kernel is made per shape (oneDNN's primitive
+        # cache), and each new pair of keypoint counts cost many times the product itself; sliced off below
+        rows = np.zeros((max(_PRODUCT_ROWS, len(d)), d.shape[1]), table.dtype)
+        rows[: len(d)] = table[d]
+        return torch.from_numpy(rows.view(np.uint8).reshape(len(rows), -1)).view(dtype)
+
+    closeness = (signs(da) @ signs(db).T)[: len(da), : len(db)].float().numpy()  # bits - 2 · distance
     rows = np.arange(len(closeness))
     nearest = closeness.argmax(1)
     first = (bits - closeness[rows, nearest].astype(np.float64)) / 2

@@ -104,4 +104,9 @@ def pair_votes(looks: list, i: np.ndarray, j: np.ndarray, others: list | None = 
     """The votes of the pairs (``looks[i]``, ``others[j]``) (``looks[j]`` without ``others``), 0 where none."""
     if len(i) == 0:
         return np.zeros(0, np.float32)
-    return np.asarray(vote_matrix(looks, others)[np.asarray(i), np.asarray(j)], np.float32).ravel()
+    return votes_at(vote_matrix(looks, others), i, j)
+
+
+def votes_at(votes, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """The entries (``i``, ``j``) of a ``vote_matrix``, 0 where none."""
+    return np.asarray(votes[np.asarray(i), np.asarray(j)], np.float32).ravel()
