@@ -18,6 +18,9 @@ On the real covers of ../shared/reference/seed-crawls (skipped with a note when 
   ``TIKTOK_TOP10_DEDUP_CROP_ROBUST`` off and on alternately, ``--stage-runs`` times each, no fingerprint memory
   carried between runs.  The ratio of the medians is the stage's cost of the crop-robust dedup; as the machine
   drifts between rounds, each round's own ratio (both modes back to back) and their median are printed too.
+  So are each mode's CPU seconds (the run's process, all its threads) and the CPU time the host took from this
+  virtual machine while each mode ran (steal, /proc/stat): on a shared host the wall time of a run grows with
+  what other guests do, and these say how much of a ratio is the machine's and how much the work's.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -185,6 +189,24 @@ def write_demo_crawl(root: Path, day: dt.date) -> tuple[list[str], int]:
     return list(CATEGORIES), covers
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def host_steal(stat: Path = Path("/proc/stat")) -> float | None:
+    """Seconds of CPU time the hypervisor gave other guests while this machine's CPUs wanted it (all CPUs, since
+    boot: the ``steal`` column of /proc/stat's ``cpu`` line); ``None`` where the kernel does not report it."""
+    try:
+        fields = stat.read_text(encoding="ascii").splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    if fields[:1] != ["cpu"] or len(fields) < 9:
+        return None
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
 STAGE_RUN = ("import datetime as dt, json, sys, time; t = time.perf_counter(); "
              "from tiktok_top10.config import Settings; from tiktok_top10.dedup import run_dedup; "
              "from tiktok_top10.storage import read_json; "
@@ -201,6 +223,8 @@ def bench_stage_on_demo_day(day: dt.date, runs: int) -> None:
         root = Path(scratch)
         categories, covers = write_demo_crawl(root, day)
         walls: dict[tuple[bool, str], list[float]] = {}
+        cpus: dict[tuple[bool, str], list[float]] = {}
+        steals: dict[tuple[bool, str], list[float]] = {}
         last, memory_bytes = {}, {}
         for _ in range(runs):
             for robust in (False, True):
@@ -208,10 +232,13 @@ def bench_stage_on_demo_day(day: dt.date, runs: int) -> None:
                 env = {**os.environ, "TIKTOK_TOP10_DATA_ROOT": str(root),
                        "TIKTOK_TOP10_DEDUP_CROP_ROBUST": "1" if robust else "0"}
                 for phase in ("first", "rerun"):
-                    t = time.perf_counter()
+                    t, cpu, steal = time.perf_counter(), _children_cpu(), host_steal()
                     done = subprocess.run([sys.executable, "-c", STAGE_RUN, day.isoformat(), ",".join(categories)],
                                           capture_output=True, text=True, env=env, check=True)
                     walls.setdefault((robust, phase), []).append(time.perf_counter() - t)
+                    cpus.setdefault((robust, phase), []).append(_children_cpu() - cpu)
+                    if steal is not None:
+                        steals.setdefault((robust, phase), []).append(host_steal() - steal)
                     last[robust] = json.loads(done.stdout.strip().splitlines()[-1])
                 memory_bytes[robust] = sum(f.stat().st_size for f in (root / "cache").rglob("*.npz"))
         median = {key: statistics.median(values) for key, values in walls.items()}
@@ -224,6 +251,13 @@ def bench_stage_on_demo_day(day: dt.date, runs: int) -> None:
                   f"({100 * (robust / today - 1):+.0f} %); runs {[round(w, 2) for w in walls[(False, phase)]]} vs "
                   f"{[round(w, 2) for w in walls[(True, phase)]]}; each round's ratio "
                   f"{[round(r, 2) for r in rounds]}, median {statistics.median(rounds):.2f}x")
+            cpu_today, cpu_robust = (statistics.median(cpus[(robust, phase)]) for robust in (False, True))
+            taken = ("" if (False, phase) not in steals else
+                     f"; CPU time the host took from this machine during the runs (steal, median): today "
+                     f"{statistics.median(steals[(False, phase)]):.2f} s, crop-robust "
+                     f"{statistics.median(steals[(True, phase)]):.2f} s")
+            print(f"    CPU seconds of the run's process (median): today {cpu_today:.1f}, crop-robust "
+                  f"{cpu_robust:.1f}: {cpu_robust / cpu_today:.2f}x{taken}")
         print(f"  duplicates: today {last[False]['duplicates']}, crop-robust {last[True]['duplicates']}; the day's "
               f"fingerprint memory file: today {memory_bytes[False] / 2**20:.1f} MiB, crop-robust "
               f"{memory_bytes[True] / 2**20:.1f} MiB")

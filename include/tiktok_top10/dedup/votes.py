@@ -91,13 +91,15 @@ def vote_matrix(looks: list, others: list | None = None):
         d = (side == 1) & in_queries[column]
         q_cover, q_col, d_cover, d_col = cover[q], column[q], cover[d], column[d]
     queries = sp.csr_matrix((idf[q_col], (q_cover, q_col)), shape=(n, buckets))
-    database = sp.csr_matrix((np.ones(len(d_col), np.float32), (d_cover, d_col)), shape=(m, buckets))
-    votes = (queries @ database.T).tocsr()
+    # the holdings come sorted by bucket, so the database's transpose (bucket x cover) is a CSR matrix as it is:
+    # no conversion of the database before the product (a fifth of the votes' time)
+    bucket_starts = np.r_[0, np.cumsum(np.bincount(d_col, minlength=buckets))]
+    database_t = sp.csr_matrix((np.ones(len(d_col), np.float32), d_cover, bucket_starts), shape=(buckets, m))
+    votes = (queries @ database_t).tocsr()
     if others is None:  # one set: symmetric already; a cover is not its own partner
-        votes = votes.tocoo()
-        off = votes.row != votes.col
-        votes = sp.coo_matrix((votes.data[off], (votes.row[off], votes.col[off])), shape=(n, n))
-    return votes.tocsr()
+        votes.setdiag(0)
+        votes.eliminate_zeros()
+    return votes
 
 
 def pair_votes(looks: list, i: np.ndarray, j: np.ndarray, others: list | None = None) -> np.ndarray:
